@@ -1,0 +1,107 @@
+// common/fd.cpp: file descriptor ownership and the durable-write primitives.
+#include "common/fd.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace tikimail {
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0 && !borrowed_) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    borrowed_ = std::exchange(other.borrowed_, false);
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0 && !borrowed_) ::close(fd_);
+}
+
+Status Fd::close() {
+  if (fd_ < 0) return Status::ok();
+  int fd = std::exchange(fd_, -1);
+  if (borrowed_) return Status::ok();
+  if (::close(fd) != 0 && errno != EINTR) return Status::from_errno("close", errno);
+  return Status::ok();
+}
+
+Result<Fd> open_file(const std::string& path, int flags, int mode) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Status::from_errno("open " + path, errno);
+  return Fd(fd);
+}
+
+Status write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno("write", errno);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::ok();
+}
+
+Result<std::string> read_file(const std::string& path, size_t max) {
+  auto fd = open_file(path, O_RDONLY);
+  if (!fd) return fd.error();
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno("read " + path, errno);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max)
+      return Status::permanent(fmt::format("read {}: larger than {} bytes", path, max));
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Status sync_fd(int fd, std::string_view what) {
+  if (::fsync(fd) != 0) return Status::from_errno(fmt::format("fsync {}", what), errno);
+  return Status::ok();
+}
+
+Status sync_dir(const std::string& dir) {
+  auto fd = open_file(dir, O_RDONLY | O_DIRECTORY);
+  if (!fd) return fd.error();
+  return sync_fd(fd->get(), dir);
+}
+
+Status replace_file(const std::string& path, std::string_view content, int mode) {
+  std::string tmp = fmt::format("{}.tmp{}", path, ::getpid());
+  auto fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (!fd) return fd.error();
+  ::fchmod(fd->get(), static_cast<mode_t>(mode));  // the umask must not widen or narrow it
+  Status s = write_all(fd->get(), content);
+  if (s) s = sync_fd(fd->get(), tmp);  // the bytes are on disk before the name points at them
+  if (s) s = fd->close();
+  if (s && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::from_errno("rename " + tmp, errno);
+  if (!s) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  auto slash = path.rfind('/');
+  return sync_dir(slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash));
+}
+
+Result<Pipe> make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::from_errno("pipe", errno);
+  return Pipe{Fd(fds[0]), Fd(fds[1])};
+}
+
+}  // namespace tikimail

@@ -1,0 +1,57 @@
+// common/fd.h: one owner per file descriptor, and the few syscalls every program needs,
+// each turning errno into a Status once.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/status.h"
+
+namespace tikimail {
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();  // last resort; a file that was written to must be closed with close()
+
+  // A borrowed fd (0, 1, 6 ...) is not closed by this object.
+  static Fd borrow(int fd) { Fd f(fd); f.borrowed_ = true; return f; }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  // After writing, a failed close is a failed write (NFS reports errors here).
+  Status close();
+
+ private:
+  int fd_;
+  bool borrowed_ = false;
+};
+
+// open(2) with O_CLOEXEC always added. `what` names the file in errors.
+Result<Fd> open_file(const std::string& path, int flags, int mode = 0600);
+// Writes all of `bytes`, retrying on EINTR and short writes.
+Status write_all(int fd, std::string_view bytes);
+// Reads a whole (small) file; fails permanently above `max` bytes.
+Result<std::string> read_file(const std::string& path, size_t max);
+// fsync the file; then the directory holding a just-created or renamed name,
+// so that the name itself survives a crash.
+Status sync_fd(int fd, std::string_view what);
+Status sync_dir(const std::string& dir);
+// Writes `content` to `path` atomically: temporary file beside it, fsync,
+// rename over, fsync the directory. Readers see the old or the new file whole.
+Status replace_file(const std::string& path, std::string_view content, int mode);
+
+// A pipe whose two ends are O_CLOEXEC; the caller dup2()s ends into a child.
+struct Pipe {
+  Fd read;
+  Fd write;
+};
+Result<Pipe> make_pipe();
+
+}  // namespace tikimail

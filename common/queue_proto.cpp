@@ -1,0 +1,213 @@
+// common/queue_proto.cpp: running a queue chain, and the envelope codec.
+#include "common/queue_proto.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/address.h"
+
+extern char** environ;
+
+namespace tikimail {
+
+std::string encode_envelope(const Envelope& env) {
+  std::string out;
+  out.reserve(env.sender.size() + 3 + env.rcpts.size() * 32);
+  out.push_back('F');
+  out.append(env.sender).push_back('\0');
+  for (const auto& r : env.rcpts) {
+    out.push_back('T');
+    out.append(r).push_back('\0');
+  }
+  out.push_back('\0');
+  return out;
+}
+
+EnvelopeDecode decode_envelope(std::string_view bytes) {
+  EnvelopeDecode d;
+  auto field = [&](char tag, std::string* out) -> bool {
+    if (bytes.empty() || bytes.front() != tag) return false;
+    size_t nul = bytes.find('\0');
+    if (nul == std::string_view::npos) return false;
+    out->assign(bytes.substr(1, nul - 1));
+    bytes.remove_prefix(nul + 1);
+    return true;
+  };
+  if (!field('F', &d.envelope.sender)) {
+    d.exit_code = queue_exit::kEnvelopeFormat;
+    return d;
+  }
+  while (!bytes.empty() && bytes.front() == 'T') {
+    std::string rcpt;
+    if (!field('T', &rcpt) || rcpt.empty()) {
+      d.exit_code = queue_exit::kEnvelopeFormat;
+      return d;
+    }
+    d.envelope.rcpts.push_back(std::move(rcpt));
+  }
+  // The envelope ends with one more NUL and nothing after it; at least one recipient.
+  if (bytes != std::string_view("\0", 1) || d.envelope.rcpts.empty()) {
+    d.exit_code = queue_exit::kEnvelopeFormat;
+    return d;
+  }
+  if (d.envelope.sender.size() > kMaxPath) d.exit_code = queue_exit::kAddressTooLong;
+  for (const auto& r : d.envelope.rcpts)
+    if (r.size() > kMaxPath) d.exit_code = queue_exit::kAddressTooLong;
+  return d;
+}
+
+bool QueueOutcome::permanent() const {
+  switch (exit_code) {
+    case queue_exit::kAddressTooLong:
+    case queue_exit::kRefused:
+    case queue_exit::kEnvelopeFormat:
+      return true;
+    case queue_exit::kCustomReply:
+      return !custom_reply.empty() && custom_reply.front() == 'D';
+    default:
+      return false;
+  }
+}
+
+std::string QueueOutcome::describe() const {
+  switch (exit_code) {
+    case queue_exit::kOk: return "2.0.0 ok";
+    case queue_exit::kAddressTooLong: return "5.1.3 address too long";
+    case queue_exit::kRefused: return "5.3.0 mail server permanently rejected message";
+    case queue_exit::kNoMemory: return "4.3.0 out of memory";
+    case queue_exit::kTimeout: return "4.3.0 timeout in the queue";
+    case queue_exit::kWriteError: return "4.3.0 queue write error or disk full";
+    case queue_exit::kReadError: return "4.3.0 queue could not read the message";
+    case queue_exit::kConfig: return "4.3.0 queue could not read its configuration";
+    case queue_exit::kNetwork: return "4.3.0 network trouble in the queue";
+    case queue_exit::kEnvelopeFormat: return "5.5.4 envelope format error";
+    case queue_exit::kCustomReply:
+      if (custom_reply.size() > 1) return custom_reply.substr(1);
+      return "4.3.0 queue gave an empty reply";
+    default:
+      if (exit_code >= 61 && exit_code <= 66) return "4.3.0 trouble with the queue directory";
+      if (exit_code >= 71 && exit_code <= 74) return "4.3.0 mail server temporarily rejected message";
+      return "4.3.0 queue bug";
+  }
+}
+
+Result<QueueClient> QueueClient::start(const std::vector<std::string>& argv,
+                                       const std::vector<std::string>& env_extra) {
+  if (argv.empty()) return Status::permanent("no queue program configured");
+  auto message = make_pipe();
+  auto envelope = make_pipe();
+  auto reply = make_pipe();
+  if (!message) return message.error();
+  if (!envelope) return envelope.error();
+  if (!reply) return reply.error();
+
+  // Built before fork: the child only calls async-signal-safe functions.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_store = env_extra;
+  std::vector<char*> env;
+  for (auto& e : env_store) env.push_back(e.data());
+  for (char** e = environ; *e != nullptr; ++e) {
+    bool replaced = false;
+    for (const auto& x : env_store)
+      if (x.find('=') != std::string::npos && std::string_view(*e).starts_with(x.substr(0, x.find('=') + 1)))
+        replaced = true;
+    if (!replaced) env.push_back(*e);
+  }
+  env.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::from_errno("fork", errno);
+  if (pid == 0) {
+    // Child: message on 0, envelope on 1, reply on 6. Move the sources out of the
+    // way first so that no dup2 overwrites a pipe end still to be placed.
+    int m = ::fcntl(message->read.get(), F_DUPFD_CLOEXEC, 10);
+    int e = ::fcntl(envelope->read.get(), F_DUPFD_CLOEXEC, 10);
+    int r = ::fcntl(reply->write.get(), F_DUPFD_CLOEXEC, 10);
+    if (m < 0 || e < 0 || r < 0 || ::dup2(m, 0) < 0 || ::dup2(e, 1) < 0 || ::dup2(r, 6) < 0) _exit(queue_exit::kQueueTrouble);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execve(args[0], args.data(), env.data());
+    _exit(queue_exit::kQueueTrouble + 4);  // 65: could not run the queue program
+  }
+  QueueClient c;
+  c.pid_ = pid;
+  c.message_ = std::move(message->write);
+  c.envelope_ = std::move(envelope->write);
+  c.reply_ = std::move(reply->read);
+  return c;
+}
+
+QueueClient::~QueueClient() { abort(); }
+
+Status QueueClient::flush() {
+  if (failed_ || buffer_.empty()) return Status::ok();
+  Status s = write_all(message_.get(), buffer_);
+  buffer_.clear();
+  if (!s) failed_ = true;
+  return s;
+}
+
+void QueueClient::write(std::string_view bytes) {
+  if (failed_) return;
+  buffer_.append(bytes);
+  if (buffer_.size() >= 65536) (void)flush();
+}
+
+QueueOutcome QueueClient::finish(const Envelope& env, Deadline deadline) {
+  QueueOutcome out;
+  (void)flush();
+  (void)message_.close();
+  if (!failed_) (void)write_all(envelope_.get(), encode_envelope(env));
+  (void)envelope_.close();
+  // The reply pipe reaches EOF when the whole chain has exited.
+  std::string reply;
+  for (;;) {
+    pollfd p{reply_.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, deadline.poll_ms());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {  // the chain hung: give up, tell the client to retry
+      abort();
+      out.exit_code = queue_exit::kTimeout;
+      return out;
+    }
+    char buf[512];
+    ssize_t got = ::read(reply_.get(), buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    if (reply.size() < 1024) reply.append(buf, static_cast<size_t>(got));
+  }
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  else out.exit_code = queue_exit::kBug;  // killed by a signal: treat as temporary
+  if (out.exit_code == queue_exit::kCustomReply) {
+    // One line, D or Z, no control bytes: the text goes straight into an SMTP reply.
+    size_t end = reply.find_first_of(std::string_view("\r\n\0", 3));
+    reply = reply.substr(0, end);
+    for (char& c : reply)
+      if (static_cast<unsigned char>(c) < 32 || static_cast<unsigned char>(c) > 126) c = '?';
+    if (reply.empty() || (reply[0] != 'D' && reply[0] != 'Z')) reply = "Z4.3.0 malformed reply from the queue chain";
+    out.custom_reply = reply;
+  }
+  return out;
+}
+
+void QueueClient::abort() {
+  if (pid_ <= 0) return;
+  (void)message_.close();
+  (void)envelope_.close();
+  ::kill(pid_, SIGKILL);
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+}  // namespace tikimail

@@ -1,0 +1,96 @@
+// common/queue_proto.h: the queue protocol (DESIGN section 3), qmail-queue compatible.
+// Message on fd 0, envelope on fd 1 (`F<sender>\0T<rcpt>\0...\0`), the exit status is the
+// answer, and with status 82 the exact reply is on fd 6 (`D<text>` permanent, `Z<text>`
+// temporary). This file has both sides: the client that runs a chain, and the envelope codec.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/lineio.h"
+#include "common/status.h"
+
+namespace tikimail {
+
+namespace queue_exit {
+inline constexpr int kOk = 0;
+inline constexpr int kAddressTooLong = 11;
+inline constexpr int kRefused = 31;        // permanently refused
+inline constexpr int kNoMemory = 51;
+inline constexpr int kTimeout = 52;
+inline constexpr int kWriteError = 53;     // disk full or write error
+inline constexpr int kReadError = 54;      // could not read the message or envelope
+inline constexpr int kConfig = 55;         // could not read configuration
+inline constexpr int kNetwork = 56;
+inline constexpr int kQueueTrouble = 61;   // 61-66: queue directory trouble, fork failure
+inline constexpr int kTempRefused = 71;    // 71-74: temporarily refused
+inline constexpr int kBug = 81;
+inline constexpr int kCustomReply = 82;    // the reply text is on fd 6
+inline constexpr int kEnvelopeFormat = 91;
+}  // namespace queue_exit
+
+// The mark of a message the system generated itself (bounce, virus notice): an envelope
+// sender field starting with this byte sequence, never a header (DESIGN section 3).
+// It is reserved for later stages; the codec keeps it intact.
+
+struct Envelope {
+  std::string sender;               // "" for the null sender
+  std::vector<std::string> rcpts;   // envelope form, unquoted: "user@example.test"
+};
+
+// Encodes `F<sender>\0T<rcpt>\0...\0`.
+std::string encode_envelope(const Envelope& env);
+// Decodes the same; kPermanent on a malformed envelope (exit 91), kTooLong fields (exit 11).
+struct EnvelopeDecode {
+  int exit_code = queue_exit::kOk;  // 0, 11 or 91
+  Envelope envelope;
+};
+EnvelopeDecode decode_envelope(std::string_view bytes);
+
+// What a chain said about one message.
+struct QueueOutcome {
+  int exit_code = queue_exit::kBug;
+  std::string custom_reply;  // the text after D/Z with status 82
+  bool ok() const { return exit_code == queue_exit::kOk; }
+  bool permanent() const;    // 11, 31, 91, 82 with D
+  // An SMTP reply text with its enhanced code, e.g. "4.3.0 queue write error or disk full".
+  std::string describe() const;
+};
+
+// Runs one queue chain (argv words; argv[0] is exec'd, each stage execs the rest).
+class QueueClient {
+ public:
+  // Starts the chain with `env_extra` ("MSGID=...") added to the environment.
+  static Result<QueueClient> start(const std::vector<std::string>& argv,
+                                   const std::vector<std::string>& env_extra);
+  QueueClient(QueueClient&& other) noexcept
+      : pid_(std::exchange(other.pid_, -1)), message_(std::move(other.message_)),
+        envelope_(std::move(other.envelope_)), reply_(std::move(other.reply_)),
+        buffer_(std::move(other.buffer_)), failed_(other.failed_) {}
+  QueueClient& operator=(QueueClient&&) = delete;
+  ~QueueClient();
+
+  // Streams message bytes; a failure (the chain exited early) is remembered and the
+  // rest is dropped, so the caller can keep reading its input to the end.
+  void write(std::string_view bytes);
+  // Ends the message, writes the envelope, and waits (at most until `deadline`)
+  // for the chain's answer.
+  QueueOutcome finish(const Envelope& env, Deadline deadline);
+  // Gives up on the message: the chain sees no envelope and commits nothing.
+  void abort();
+
+ private:
+  QueueClient() = default;
+  Status flush();
+  pid_t pid_ = -1;
+  Fd message_, envelope_, reply_;
+  std::string buffer_;
+  bool failed_ = false;
+};
+
+}  // namespace tikimail
