@@ -4,16 +4,32 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 
 #include "common/address.h"
 
 extern char** environ;
 
 namespace tikimail {
+
+std::string new_message_id() {
+  uint32_t random = 0;
+  while (::getrandom(&random, sizeof random, 0) != sizeof random) {
+  }
+  return fmt::format("{:08x}{:08x}", static_cast<uint32_t>(::time(nullptr)), random);
+}
+
+bool valid_message_id(std::string_view id) {
+  if (id.size() != 16) return false;
+  for (char c : id)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
 
 std::string encode_envelope(const Envelope& env) {
   std::string out;

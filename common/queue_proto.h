@@ -38,6 +38,12 @@ inline constexpr int kEnvelopeFormat = 91;
 // sender field starting with this byte sequence, never a header (DESIGN section 3).
 // It is reserved for later stages; the codec keeps it intact.
 
+// A message id: 16 lowercase hex digits, 8 of the time in seconds and 8 random. smtpd makes
+// one per transaction and hands it to the chain as MSGID, so every log line of one message
+// carries the same id; `queue` names the entry after it.
+std::string new_message_id();
+bool valid_message_id(std::string_view id);
+
 struct Envelope {
   std::string sender;               // "" for the null sender
   std::vector<std::string> rcpts;   // envelope form, unquoted: "user@example.test"

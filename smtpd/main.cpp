@@ -1,0 +1,38 @@
+// smtpd/main.cpp: SMTP on fds 0 and 1 under tcpserver; each accepted message goes to the
+// queue chain named by our arguments (smtpd/README.md).
+#include <signal.h>
+#include <unistd.h>
+
+#include "common/control.h"
+#include "common/lineio.h"
+#include "common/log.h"
+#include "smtpd/session.h"
+
+using namespace tikimail;
+
+int main(int argc, char** argv) try {
+  Log log("smtpd");
+  ::signal(SIGPIPE, SIG_IGN);  // a vanished client or chain is an error return, not a death
+  if (::geteuid() == 0) {      // the run script drops privileges (tcpserver -u/-g)
+    log.fatal("refusing to run as root");
+    return 111;
+  }
+  if (Status s = enter_home(); !s) {
+    log.fatal("{}", s.message());
+    (void)write_all(1, "421 4.3.0 Service temporarily unavailable\r\n");
+    return 111;
+  }
+  auto config = SmtpdConfig::load(std::vector<std::string>(argv + 1, argv + argc));
+  if (!config) {
+    log.fatal("cannot read configuration: {}", config.error().message());
+    (void)write_all(1, "421 4.3.0 Service temporarily unavailable\r\n");
+    return 111;
+  }
+  // Every wait has a deadline: no read or write may block past it.
+  if (Status s = set_nonblocking(0); !s) log.warn("{}", s.message());
+  if (Status s = set_nonblocking(1); !s) log.warn("{}", s.message());
+  Session session(*config, Client::from_environment(), 0, 1, log);
+  return session.run();
+} catch (...) {
+  return 111;  // a bug or out of memory: the client sees the connection drop and retries
+}

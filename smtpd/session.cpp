@@ -1,0 +1,357 @@
+// smtpd/session.cpp: the command table and handlers. Each handler checks, then acts.
+#include "smtpd/session.h"
+
+#include <cstdlib>
+#include <ctime>
+
+#include "common/address.h"
+#include "common/control.h"
+#include "common/datetime.h"
+#include "smtpd/data_stream.h"
+
+namespace tikimail {
+
+using namespace smtp;
+
+namespace {
+
+// Case-insensitive "starts with", for verbs and keywords.
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char a = s[i], b = prefix[i];
+    if (a >= 'a' && a <= 'z') a = static_cast<char>(a - 'a' + 'A');
+    if (a != b) return false;
+  }
+  return true;
+}
+
+// A HELO name goes into the Received header and the logs: printable ASCII without
+// spaces or header-breaking bytes, at most 255.
+bool valid_helo(std::string_view name) {
+  if (name.empty() || name.size() > kMaxDomain) return false;
+  for (char c : name)
+    if (c <= 32 || c >= 127 || c == '(' || c == ')' || c == ';') return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Result<SmtpdConfig> SmtpdConfig::load(std::vector<std::string> queue_argv) {
+  SmtpdConfig c;
+  auto me = read_control_string("control/me", "");
+  if (!me) return me.error();
+  c.me = me->empty() ? local_hostname() : *me;
+  auto hosts = DomainList::load("control/rcpthosts");
+  if (!hosts) return hosts.error();
+  c.rcpthosts = std::move(*hosts);
+  auto databytes = read_control_uint("control/databytes", 20971520);
+  if (!databytes) return databytes.error();
+  c.databytes = *databytes;
+  auto maxrcpt = read_control_uint("control/maxrcpt", 100);
+  if (!maxrcpt) return maxrcpt.error();
+  c.maxrcpt = static_cast<unsigned>(*maxrcpt > 100000 ? 100000 : *maxrcpt);
+  auto timeout = read_control_uint("control/timeoutsmtpd", 300);
+  if (!timeout) return timeout.error();
+  c.timeout = static_cast<long>(*timeout == 0 || *timeout > 86400 ? 300 : *timeout);
+  if (!queue_argv.empty()) c.queue_argv = std::move(queue_argv);
+  return c;
+}
+
+Client Client::from_environment() {
+  Client c;
+  if (const char* ip = std::getenv("TCPREMOTEIP"); ip != nullptr && *ip != '\0') c.ip = ip;
+  if (const char* host = std::getenv("TCPREMOTEHOST"); host != nullptr) c.host = host;
+  if (const char* port = std::getenv("TCPLOCALPORT"); port != nullptr) c.local_port = port;
+  c.relay_client = std::getenv("RELAYCLIENT") != nullptr;
+  return c;
+}
+
+// RFC 2920: commands whose replies may wait in the buffer are all but the ones that
+// end a group; smtpd simply flushes whenever no more input is waiting.
+const Session::Command Session::kCommands[] = {
+    {"HELO", &Session::helo}, {"EHLO", &Session::ehlo}, {"MAIL", &Session::mail},
+    {"RCPT", &Session::rcpt}, {"DATA", &Session::data}, {"RSET", &Session::rset},
+    {"NOOP", &Session::noop}, {"QUIT", &Session::quit}, {"VRFY", &Session::vrfy},
+    {"HELP", &Session::help}, {"EXPN", &Session::not_implemented},
+    {"TURN", &Session::not_implemented}, {"ETRN", &Session::not_implemented},
+    {"BDAT", &Session::not_implemented}, {"STARTTLS", &Session::not_implemented},
+    {"AUTH", &Session::not_implemented},
+};
+
+Session::Session(const SmtpdConfig& config, Client client, int in_fd, int out_fd, const Log& log)
+    : config_(config), client_(std::move(client)), in_(in_fd), out_(out_fd), log_(log) {}
+
+void Session::reply(Reply r) { reply_text(r.code, r.text); }
+
+void Session::reply_text(int code, std::string_view text) {
+  out_.put(fmt::format("{} {}\r\n", code, text));
+}
+
+void Session::bad_command(Reply r) {
+  reply(r);
+  if (++bad_commands_ >= kMaxBadCommands) {
+    reply(kTooManyErrors);
+    log_.info("too many errors ip={}", client_.ip);
+    quit_ = true;
+    exit_code_ = 1;
+  }
+}
+
+bool Session::flush() { return out_.flush(Deadline::after_seconds(config_.timeout)) == IoCode::kOk; }
+
+int Session::run() {
+  log_.info("connect ip={} port={}", client_.ip, client_.local_port);
+  reply_text(220, fmt::format("{} ESMTP tikimail", config_.me));
+  while (!quit_) {
+    if (in_.pending() == 0 && !flush()) return 1;  // RFC 2920: flush before waiting
+    Line line = in_.read_line(Deadline::after_seconds(config_.timeout), kMaxCommandLine);
+    if (line.code == IoCode::kTooLong) {
+      bad_command(kLineTooLong);
+      continue;
+    }
+    if (line.code == IoCode::kTimeout) {
+      reply(kTimeout);
+      (void)flush();
+      log_.info("timeout ip={}", client_.ip);
+      return 1;
+    }
+    if (line.code != IoCode::kOk) {
+      log_.info("disconnect ip={}", client_.ip);
+      return 1;
+    }
+    std::string_view text = line.text;
+    if (text.find('\0') != std::string_view::npos) {
+      bad_command(kUnknownCommand);
+      continue;
+    }
+    size_t sp = text.find(' ');
+    std::string_view verb = text.substr(0, sp);
+    std::string_view arg = sp == std::string_view::npos ? std::string_view() : text.substr(sp + 1);
+    const Command* found = nullptr;
+    for (const auto& c : kCommands)
+      if (verb.size() == c.verb.size() && starts_with_nocase(verb, c.verb)) found = &c;
+    if (found == nullptr) {
+      bad_command(kUnknownCommand);
+      continue;
+    }
+    (this->*found->handler)(arg);
+  }
+  (void)flush();
+  return exit_code_;
+}
+
+void Session::helo(std::string_view arg) {
+  arg = trim(arg);
+  if (!valid_helo(arg)) return bad_command(kHeloSyntax);
+  helo_ = std::string(arg);
+  esmtp_ = false;
+  tx_.reset();  // RFC 5321 4.1.4: HELO/EHLO reset the transaction
+  reply_text(250, config_.me);
+}
+
+void Session::ehlo(std::string_view arg) {
+  arg = trim(arg);
+  if (!valid_helo(arg)) return bad_command(kHeloSyntax);
+  helo_ = std::string(arg);
+  esmtp_ = true;
+  tx_.reset();
+  out_.put(fmt::format("250-{}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {}\r\n"
+                       "250 ENHANCEDSTATUSCODES\r\n",
+                       config_.me, config_.databytes));
+}
+
+void Session::mail(std::string_view arg) {
+  if (!helo_) return bad_command(kNeedHelo);
+  if (tx_) return bad_command(kNestedMail);
+  if (!starts_with_nocase(arg, "FROM:")) return bad_command(kSyntax);
+  PathResult parsed = parse_path(arg.substr(5), /*allow_null=*/true, /*allow_bare_postmaster=*/false);
+  if (!parsed.ok) return bad_command(parsed.error == PathError::kTooLong ? kPathTooLong : kBadSender);
+  // RFC 1870 SIZE and RFC 6152 BODY; nothing else is advertised.
+  std::string_view params = parsed.path.params;
+  while (!params.empty()) {
+    size_t sp = params.find(' ');
+    std::string_view param = params.substr(0, sp);
+    params = sp == std::string_view::npos ? std::string_view() : trim(params.substr(sp));
+    if (starts_with_nocase(param, "SIZE=")) {
+      std::string_view digits = param.substr(5);
+      if (digits.empty() || digits.size() > 20) return bad_command(kSyntax);
+      uint64_t size = 0;
+      bool overflow = false;
+      for (char c : digits) {
+        if (c < '0' || c > '9') return bad_command(kSyntax);
+        if (size > (UINT64_MAX - 9) / 10) overflow = true;
+        else size = size * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (overflow || size > config_.databytes) {
+        log_.info("refused size={} reason=databytes ip={}", overflow ? "huge" : std::to_string(size), client_.ip);
+        return reply(kTooBig);
+      }
+    } else if (starts_with_nocase(param, "BODY=")) {
+      std::string_view body = param.substr(5);
+      if (!starts_with_nocase(body, "7BIT") && !starts_with_nocase(body, "8BITMIME")) return bad_command(kSyntax);
+      if (body.size() != 4 && body.size() != 8) return bad_command(kSyntax);
+    } else {
+      return bad_command(kUnknownParam);
+    }
+  }
+  tx_ = Transaction{parsed.path.address.str(), {}, false};
+  reply(kMailOk);
+}
+
+bool Session::is_local_domain(std::string_view domain) const {
+  return config_.rcpthosts.contains(domain);
+}
+
+bool Session::local_recipient_exists(const std::string& address, bool* list_failed) {
+  if (!recipients_) {
+    auto loaded = Recipients::load(config_.recipients_path);
+    if (!loaded) {
+      log_.warn("cannot read {}: {}", config_.recipients_path, loaded.error().message());
+      *list_failed = true;
+      return false;
+    }
+    recipients_ = std::move(*loaded);
+  }
+  return recipients_->contains(address);
+}
+
+void Session::rcpt(std::string_view arg) {
+  if (!tx_) return bad_command(kNeedMail);
+  if (!starts_with_nocase(arg, "TO:")) return bad_command(kSyntax);
+  tx_->any_rcpt_tried = true;
+  PathResult parsed = parse_path(arg.substr(3), /*allow_null=*/false, /*allow_bare_postmaster=*/true);
+  if (!parsed.ok) return bad_command(parsed.error == PathError::kTooLong ? kPathTooLong : kBadRcpt);
+  if (!parsed.path.params.empty()) return bad_command(kUnknownParam);
+  const Address& to = parsed.path.address;
+  std::string address = to.str();
+  bool postmaster = ascii_lower(to.local) == "postmaster" && (to.domain.empty() || is_local_domain(to.domain));
+  if (postmaster) {
+    // RFC 5321 4.5.1: always accepted; deliver sends it to control/postmaster.
+    address = to.domain.empty() ? "postmaster" : "postmaster@" + to.domain;
+  } else if (!to.literal && is_local_domain(to.domain)) {
+    // Ours: the account must exist. Whatever its local part holds (%, !, a quoted @),
+    // it is looked up as one name here and never routed anywhere else.
+    address = ascii_lower(address);
+    bool list_failed = false;
+    if (!local_recipient_exists(address, &list_failed)) {
+      if (list_failed) return reply(kNoRecipientList);
+      log_.info("rejected rcpt=<{}> reason=unknown ip={}", log_safe(address), client_.ip);
+      return reply(kUnknownUser);
+    }
+  } else if (!client_.relay_client) {
+    log_.info("rejected rcpt=<{}> reason=relay ip={}", log_safe(address), client_.ip);
+    return reply(kRelayDenied);
+  }
+  for (const auto& r : tx_->rcpts)
+    if (r == address) return reply(kRcptOk);  // a repeated recipient is delivered once
+  if (tx_->rcpts.size() >= config_.maxrcpt) return reply(kTooManyRcpts);
+  tx_->rcpts.push_back(std::move(address));
+  reply(kRcptOk);
+}
+
+std::string Session::received_header(const std::string& msgid) const {
+  std::string from = *helo_;
+  if (!client_.host.empty() && valid_helo(client_.host)) from += fmt::format(" ({} [{}])", client_.host, client_.ip);
+  else from += fmt::format(" ([{}])", client_.ip);
+  std::string for_clause = tx_->rcpts.size() == 1 ? fmt::format("\n\tfor <{}>", tx_->rcpts[0]) : "";
+  return fmt::format("Received: from {}\n\tby {} (tikimail) with {} id {}{};\n\t{}\n", from, config_.me,
+                     esmtp_ ? "ESMTP" : "SMTP", msgid, for_clause, rfc5322_date(::time(nullptr)));
+}
+
+void Session::data(std::string_view arg) {
+  if (!tx_) return bad_command(kNeedMail);
+  if (tx_->rcpts.empty()) return bad_command(tx_->any_rcpt_tried ? kNoValidRcpt : kNeedRcpt);
+  if (!trim(arg).empty()) return bad_command(kDataNoParams);
+  std::string msgid = new_message_id();
+  if (!receive_body(msgid)) quit_ = true;
+  tx_.reset();
+}
+
+bool Session::receive_body(const std::string& msgid) {
+  auto chain = QueueClient::start(config_.queue_argv, {"MSGID=" + msgid});
+  if (!chain) {
+    log_.warn("{} cannot start queue: {}", msgid, chain.error().message());
+    reply(kQueueStart);
+    return true;
+  }
+  reply(kStartData);
+  if (!flush()) return false;
+  chain->write(received_header(msgid));
+
+  DataStream body;
+  std::string decoded;
+  bool too_big = false;
+  while (!body.done()) {
+    std::string_view bytes;
+    // RFC 5321 4.5.3.2.5: the idle limit applies to each block of data received.
+    IoCode code = in_.peek(Deadline::after_seconds(config_.timeout), &bytes);
+    if (code != IoCode::kOk) {
+      chain->abort();
+      if (code == IoCode::kTimeout) {
+        reply(kTimeout);
+        (void)flush();
+      }
+      log_.info("{} aborted in DATA reason={} ip={}", msgid, code == IoCode::kTimeout ? "timeout" : "eof", client_.ip);
+      return false;
+    }
+    decoded.clear();
+    in_.consume(body.feed(bytes, &decoded));
+    if (too_big) continue;
+    if (body.size() > config_.databytes) {  // read on to the end, keep nothing
+      too_big = true;
+      chain->abort();
+      continue;
+    }
+    chain->write(decoded);
+  }
+  if (too_big) {
+    log_.info("{} refused size>{} reason=databytes ip={}", msgid, config_.databytes, client_.ip);
+    reply(kTooBig);
+    return true;
+  }
+  Envelope env{tx_->sender, tx_->rcpts};
+  QueueOutcome outcome = chain->finish(env, Deadline::after_seconds(600));
+  if (outcome.ok()) {
+    log_.info("{} accepted from=<{}> rcpts={} size={} ip={}", msgid, log_safe(tx_->sender), tx_->rcpts.size(),
+              body.size(), client_.ip);
+    reply_text(250, fmt::format("2.0.0 Ok: queued as {}", msgid));
+    return true;
+  }
+  std::string text = outcome.describe();
+  log_.info("{} refused by queue status={} reply=\"{}\" ip={}", msgid, outcome.exit_code, text, client_.ip);
+  // A stage's exact reply ("423 sorry, ...") is sent as it is; otherwise 554 or 451.
+  bool has_code = text.size() > 4 && text[0] >= '2' && text[0] <= '5' && text[1] >= '0' && text[1] <= '9' &&
+                  text[2] >= '0' && text[2] <= '9' && text[3] == ' ';
+  if (has_code) out_.put(text + "\r\n");
+  else reply_text(outcome.permanent() ? 554 : 451, text);
+  return true;
+}
+
+void Session::rset(std::string_view arg) {
+  if (!trim(arg).empty()) return bad_command(kSyntax);
+  tx_.reset();
+  reply(kOk);
+}
+
+void Session::noop(std::string_view) { reply(kOk); }
+
+void Session::quit(std::string_view) {
+  reply(kBye);
+  quit_ = true;
+  exit_code_ = 0;
+}
+
+void Session::vrfy(std::string_view) { reply(kVrfy); }
+
+void Session::help(std::string_view) { reply(kHelp); }
+
+void Session::not_implemented(std::string_view) { bad_command(kNotImplemented); }
+
+}  // namespace tikimail

@@ -1,0 +1,229 @@
+"""tests/e2e/lib.py: a real tikimail installation in a temporary prefix for end-to-end tests.
+
+An Installation is laid out by scripts/install.sh (the same service templates as production
+and `make run`), supervised by its own runsvdir, and stopped by PID. Clients talk to it over
+loopback; 127.0.0.1 is a relay client (tcprules), 127.0.0.2 plays an outside client.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = REPO / "build" / "bin"
+OUTSIDE_IP = "127.0.0.2"
+RELAY_IP = "127.0.0.1"
+IS_ROOT = os.geteuid() == 0
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Polls predicate() until it is true; raises AssertionError after timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Installation:
+    """A prefix under /tmp with its own runsvdir. Use as a context manager or call
+    setup()/teardown() from setUpClass/tearDownClass."""
+
+    def __init__(self, domains=("example.test",), accounts=("alice@example.test", "bob@example.test"),
+                 control=None, start_services=True):
+        self.port = free_port()
+        self.domains = domains
+        self.accounts = {a: f"pw-{a.split('@')[0]}-{os.getpid()}" for a in accounts}
+        self.control = dict(control or {})
+        self.start_services = start_services
+        self.prefix = None
+        self.runsvdir = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def setup(self):
+        self.prefix = Path(tempfile.mkdtemp(prefix="tikimail-e2e-"))
+        os.chmod(self.prefix, 0o755)  # the service users must be able to enter it
+        env = dict(os.environ, LISTEN_IP="127.0.0.1", PORT_SMTP=str(self.port), SRC_BIN=str(BIN))
+        subprocess.run(["sh", str(REPO / "scripts" / "install.sh"), str(self.prefix)], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        self.write_control("me", "mx.example.test")
+        self.write_control("rcpthosts", "\n".join(self.domains))
+        self.write_control("postmaster", next(iter(self.accounts), "postmaster@example.test"))
+        for name, value in self.control.items():
+            self.write_control(name, value)
+        for address, password in self.accounts.items():
+            self.mailpasswd("add", address, stdin=password + "\n")
+        if self.start_services:
+            self.start()
+        return self
+
+    def teardown(self):
+        self.stop()
+        if self.prefix and os.environ.get("TIKIMAIL_KEEP") is None:
+            shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def __enter__(self):
+        return self.setup()
+
+    def __exit__(self, *exc):
+        self.teardown()
+
+    def start(self):
+        """Starts runsvdir on the prefix's service/ and waits for smtpd and deliver."""
+        self.runsvdir = subprocess.Popen(["runsvdir", "-P", str(self.prefix / "service")],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)
+        wait_until(self._port_open, timeout=15, what=f"smtpd on port {self.port}")
+        wait_until(lambda: self.service_pid("deliver"), timeout=15, what="deliver running")
+
+    def stop(self):
+        if self.runsvdir is None:
+            return
+        self.runsvdir.send_signal(signal.SIGHUP)  # runsvdir stops every runsv and service
+        try:
+            self.runsvdir.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.runsvdir.kill()
+            self.runsvdir.wait()
+        self.runsvdir = None
+        # runsv processes exit on their own after the HUP; give them a moment.
+        for name in self.services():
+            pidfile = self.prefix / "service" / name / "supervise" / "pid"
+            try:
+                wait_until(lambda: not pidfile.exists() or not pidfile.read_text().strip(), timeout=5,
+                           what=f"{name} stopped")
+            except AssertionError:
+                pass
+
+    def _port_open(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.settimeout(2)
+                return s.recv(100).startswith(b"220")
+        except OSError:
+            return False
+
+    # -- inspection -------------------------------------------------------------
+
+    def services(self):
+        return sorted(p.name for p in (self.prefix / "service").iterdir() if p.is_dir())
+
+    def service_pid(self, name):
+        """The pid of a supervised service, or None when it is not running."""
+        out = subprocess.run(["sv", "status", str(self.prefix / "service" / name)], capture_output=True,
+                             text=True).stdout
+        m = re.search(r"^run: [^(]*\(pid (\d+)\)", out)
+        return int(m.group(1)) if m else None
+
+    def sv(self, *args):
+        return subprocess.run(["sv", *args], capture_output=True, text=True)
+
+    def log(self, name):
+        """The service's log so far (svlogd's current file)."""
+        path = self.prefix / "log" / name / "current"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def write_control(self, name, value):
+        path = self.prefix / "control" / name
+        path.write_text(value if value.endswith("\n") or not value else value + "\n")
+        os.chmod(path, 0o644)
+
+    def mailpasswd(self, *args, stdin=None, check=True):
+        return subprocess.run([str(self.prefix / "bin" / "mailpasswd"), *args], input=stdin, text=True,
+                              capture_output=True, check=check)
+
+    def maildir(self, address):
+        local, domain = address.split("@")
+        return self.prefix / "mail" / domain / local / "Maildir"
+
+    def messages(self, address):
+        """The files in the account's Maildir new/ (and cur/), oldest first, as bytes."""
+        md = self.maildir(address)
+        files = [p for sub in ("new", "cur") for p in (md / sub).iterdir()] if md.exists() else []
+        return [p.read_bytes() for p in sorted(files, key=lambda p: p.name)]
+
+    def wait_for_messages(self, address, count, timeout=15):
+        wait_until(lambda: len(self.messages(address)) >= count, timeout=timeout,
+                   what=f"{count} messages for {address}")
+        return self.messages(address)
+
+    def queue_ids(self):
+        return sorted(os.listdir(self.prefix / "queue" / "todo"))
+
+    def bin(self, name):
+        return str(self.prefix / "bin" / name)
+
+
+class SmtpClient:
+    """A raw SMTP connection for byte-exact dialogues, from a chosen source address."""
+
+    def __init__(self, port, source=OUTSIDE_IP, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("server closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode(errors="replace")
+
+    def reply(self):
+        """One whole reply: (code, [text lines])."""
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != "-":
+                return int(line[:3]), lines
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.reply()
+
+    def closed(self, timeout=5):
+        """True when the server has closed the connection (EOF) within timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""tests/e2e/run.py: runs every tests/e2e/test_*.py (or the modules named as arguments) and
+ends with the line `e2e: N passed, N failed`. Exit status 0 only when nothing failed."""
+
+import sys
+import time
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+class CountingResult(unittest.TextTestResult):
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        print(f"  ok    {test.id()} ({time.monotonic() - self._started:.1f}s)", flush=True)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        print(f"  FAIL  {test.id()}", flush=True)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        print(f"  ERROR {test.id()}", flush=True)
+
+
+def main():
+    names = sys.argv[1:] or sorted(p.stem for p in HERE.glob("test_*.py"))
+    loader = unittest.defaultTestLoader
+    suite = unittest.TestSuite()
+    for name in names:
+        suite.addTests(loader.loadTestsFromName(name))
+    runner = unittest.TextTestRunner(resultclass=CountingResult, verbosity=0, stream=sys.stdout)
+    result = runner.run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"e2e: {passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
