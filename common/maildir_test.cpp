@@ -1,0 +1,103 @@
+// common/maildir_test.cpp: the Maildir writer against real directories.
+#include "common/maildir.h"
+
+#include <fcntl.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "common/fd.h"
+#include "common/test_util.h"
+
+using namespace tikimail;
+using tikimail::testing::TempDir;
+
+namespace {
+
+std::vector<std::string> names_in(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename());
+  return names;
+}
+
+void make_maildir(const TempDir& dir, const std::string& relative) {
+  for (const char* sub : {"tmp", "new", "cur"})
+    std::filesystem::create_directories(dir.path() / relative / sub);
+}
+
+}  // namespace
+
+TEST_CASE("maildir: the message appears in new/ with the exact bytes, nothing stays in tmp/") {
+  TempDir dir;
+  make_maildir(dir, "Maildir");
+  std::string message = "Subject: hi\n\nline one\r\nbinary \x01\x80\xff end";
+  message += std::string(200000, 'x');  // more than one copy buffer
+  dir.write("mess", message);
+  auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
+  REQUIRE(mess);
+
+  MaildirWriter writer("mx.example.test");
+  std::string header = "Return-Path: <a@x.test>\nDelivered-To: b@y.test\n";
+  auto file = writer.deliver((dir.path() / "Maildir").string(), header, mess->get());
+  REQUIRE(file);
+  CHECK(file->bytes == header.size() + message.size());
+  CHECK(names_in(dir.path() / "Maildir/new") == std::vector<std::string>{file->name});
+  CHECK(names_in(dir.path() / "Maildir/tmp").empty());
+  CHECK(dir.read("Maildir/new/" + file->name) == header + message);
+}
+
+TEST_CASE("maildir: one open message serves several deliveries") {
+  TempDir dir;
+  make_maildir(dir, "a/Maildir");
+  make_maildir(dir, "b/Maildir");
+  dir.write("mess", "body\n");
+  auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
+  REQUIRE(mess);
+  MaildirWriter writer("mx");
+  auto first = writer.deliver((dir.path() / "a/Maildir").string(), "H: 1\n", mess->get());
+  auto second = writer.deliver((dir.path() / "b/Maildir").string(), "H: 2\n", mess->get());
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(first->name != second->name);
+  CHECK(dir.read("a/Maildir/new/" + first->name) == "H: 1\nbody\n");
+  CHECK(dir.read("b/Maildir/new/" + second->name) == "H: 2\nbody\n");
+}
+
+TEST_CASE("maildir: a missing Maildir is a temporary failure that leaves nothing") {
+  TempDir dir;
+  dir.write("mess", "body\n");
+  auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
+  REQUIRE(mess);
+  MaildirWriter writer("mx");
+  auto file = writer.deliver((dir.path() / "nobody/Maildir").string(), "H: 1\n", mess->get());
+  REQUIRE_FALSE(file);
+  CHECK(file.error().temporary_failure());
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "nobody"));
+}
+
+TEST_CASE("maildir: a failure after tmp/ was written removes the tmp file") {
+  TempDir dir;
+  // tmp/ exists but new/ does not: the rename fails after the file was written and synced.
+  std::filesystem::create_directories(dir.path() / "Maildir/tmp");
+  dir.write("mess", "body\n");
+  auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
+  REQUIRE(mess);
+  MaildirWriter writer("mx");
+  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\n", mess->get());
+  REQUIRE_FALSE(file);
+  CHECK(file.error().temporary_failure());
+  CHECK(names_in(dir.path() / "Maildir/tmp").empty());
+}
+
+TEST_CASE("maildir: unique names follow the standard shape with a safe host part") {
+  CHECK(maildir_host("mx.example.test") == "mx.example.test");
+  CHECK(maildir_host("a/b:c") == "a\\057b\\072c");
+  MaildirWriter writer("a/b:c");
+  std::string one = writer.unique_name();
+  std::string two = writer.unique_name();
+  CHECK(one != two);
+  CHECK(one.find(".M") != std::string::npos);
+  CHECK(one.find(fmt::format("P{}Q1.", ::getpid())) != std::string::npos);
+  CHECK(one.ends_with(".a\\057b\\072c"));
+  CHECK(two.find(fmt::format("P{}Q2.", ::getpid())) != std::string::npos);
+}

@@ -1,0 +1,215 @@
+// deliver/runner.cpp: the poll loop, the children and their exit statuses.
+#include "deliver/runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <climits>
+#include <ctime>
+
+#include "common/maildir.h"
+#include "deliver/entry.h"
+#include "deliver/queue_scan.h"
+
+namespace tikimail {
+
+namespace {
+
+constexpr std::chrono::hours kGarbageInterval{1};
+constexpr std::chrono::seconds kBusyRetry{1};  // a child of the previous runner still works on it
+
+std::chrono::seconds seconds(unsigned s) { return std::chrono::seconds(s); }
+
+}  // namespace
+
+Runner::Runner(DeliverConfig config, const Log& log)
+    : config_(std::move(config)), log_(log),
+      schedule_(seconds(config_.retry_base), seconds(config_.retry_max)) {
+  sigemptyset(&old_mask_);
+}
+
+Status Runner::open() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : {SIGHUP, SIGALRM, SIGTERM, SIGINT, SIGCHLD}) sigaddset(&mask, sig);
+  if (::sigprocmask(SIG_BLOCK, &mask, &old_mask_) != 0) return Status::from_errno("sigprocmask", errno);
+  int sfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) return Status::from_errno("signalfd", errno);
+  signals_ = Fd(sfd);
+
+  std::string fifo = config_.queue_dir + "/trigger";
+  auto trigger = open_file(fifo, O_RDWR | O_NONBLOCK);
+  if (!trigger) return trigger.error();
+  struct stat st;
+  if (::fstat(trigger->get(), &st) != 0) return Status::from_errno("fstat " + fifo, errno);
+  if (!S_ISFIFO(st.st_mode)) return Status::temporary(fifo + " is not a fifo");
+  trigger_ = std::move(*trigger);
+  return Status::ok();
+}
+
+int Runner::run() {
+  log_.info("start concurrency={} queuescan={}s retrybase={}s retrymax={}s", config_.concurrency,
+            config_.queuescan, config_.retry_base, config_.retry_max);
+  next_garbage_ = Clock::now();
+  for (;;) {
+    auto now = Clock::now();
+    if (!stopping_) {
+      if (now >= next_garbage_) {
+        collect_garbage(config_.queue_dir, ::time(nullptr), kGarbageAge, log_);
+        next_garbage_ = now + kGarbageInterval;
+      }
+      if (scan_now_ || now >= next_scan_) scan(now);
+      start_children(now);
+    } else if (children_.empty()) {
+      break;
+    }
+    struct pollfd fds[2] = {{signals_.get(), POLLIN, 0}, {trigger_.get(), POLLIN, 0}};
+    int n = ::poll(fds, 2, stopping_ ? -1 : poll_timeout(Clock::now()));
+    if (n < 0 && errno != EINTR) {
+      log_.warn("poll: {}", std::strerror(errno));
+      ::sleep(1);  // do not spin on an error that persists
+      continue;
+    }
+    if (n > 0 && (fds[1].revents & POLLIN)) drain_trigger();
+    if (n > 0 && (fds[0].revents & POLLIN)) read_signals(Clock::now());
+  }
+  log_.info("stop");
+  return 0;
+}
+
+void Runner::scan(Clock::time_point now) {
+  scan_now_ = false;
+  next_scan_ = now + seconds(config_.queuescan);
+  auto ids = scan_todo(config_.queue_dir);
+  if (!ids) {
+    log_.warn("{}", ids.error().message());
+    return;
+  }
+  queue_ = std::set<std::string>(ids->begin(), ids->end());
+  schedule_.retain([&](const std::string& id) { return queue_.count(id) || running_.count(id); });
+}
+
+void Runner::start_children(Clock::time_point now) {
+  for (const auto& id : queue_) {
+    if (running_.size() >= config_.concurrency) return;
+    if (running_.count(id) || !schedule_.due(id, now)) continue;
+    start_child(id, now);
+  }
+}
+
+void Runner::start_child(const std::string& id, Clock::time_point now) {
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    log_.warn("{} fork: {}", id, std::strerror(errno));
+    schedule_.retry_at(id, now + kBusyRetry);
+    return;
+  }
+  if (pid == 0) {
+    // The child: default signal handling again, none of the parent's wake-up fds.
+    ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+    ::close(signals_.release());
+    ::close(trigger_.release());
+    int code = entry_exit::kTrouble;
+    try {
+      MaildirWriter writer;
+      code = deliver_entry(config_.queue_dir, id, writer, log_);
+    } catch (...) {
+      code = entry_exit::kTrouble;  // out of memory or a bug: the entry stays queued
+    }
+    ::_exit(code);  // not exit(): nothing of the parent's may be flushed or destroyed twice
+  }
+  children_[pid] = id;
+  running_.insert(id);
+}
+
+void Runner::reap(Clock::time_point now) {
+  int status = 0;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;
+    std::string id = std::move(it->second);
+    children_.erase(it);
+    running_.erase(id);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == entry_exit::kFinished) {
+      schedule_.forget(id);
+      queue_.erase(id);
+      continue;
+    }
+    if (code == entry_exit::kBusy) {
+      schedule_.retry_at(id, now + kBusyRetry);
+      continue;
+    }
+    if (WIFSIGNALED(status)) log_.warn("{} child killed by signal {}", id, WTERMSIG(status));
+    else if (code != entry_exit::kLeft) log_.warn("{} child exited {}", id, code);
+    auto due = schedule_.defer(id, now);
+    log_.info("{} retry after={}s", id, std::chrono::duration_cast<std::chrono::seconds>(due - now).count());
+  }
+}
+
+void Runner::read_signals(Clock::time_point now) {
+  struct signalfd_siginfo info;
+  bool child = false;
+  while (::read(signals_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    switch (info.ssi_signo) {
+      case SIGCHLD:
+        child = true;
+        break;
+      case SIGTERM:
+      case SIGINT:
+        if (!stopping_) log_.info("stopping children={}", children_.size());
+        stopping_ = true;
+        break;
+      case SIGHUP:
+        reload();
+        [[fallthrough]];
+      case SIGALRM:
+        log_.info("flush deferred={}", schedule_.size());
+        schedule_.flush();
+        scan_now_ = true;
+        break;
+      default:
+        break;
+    }
+  }
+  // Signals coalesce: one SIGCHLD may stand for several children, so reap them all.
+  if (child) reap(now);
+}
+
+void Runner::drain_trigger() {
+  char buf[4096];
+  while (::read(trigger_.get(), buf, sizeof buf) > 0) {
+  }
+  scan_now_ = true;
+}
+
+void Runner::reload() {
+  auto config = DeliverConfig::load();
+  if (!config) {
+    log_.warn("keeping the old configuration: {}", config.error().message());
+    return;
+  }
+  config_ = std::move(*config);
+  schedule_.set_limits(seconds(config_.retry_base), seconds(config_.retry_max));
+}
+
+int Runner::poll_timeout(Clock::time_point now) const {
+  Clock::time_point wake = std::min(next_scan_, next_garbage_);
+  if (running_.size() < config_.concurrency) {
+    for (const auto& id : queue_)
+      if (!running_.count(id)) wake = std::min(wake, schedule_.due_at(id));
+  }
+  if (wake <= now) return 0;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
+}  // namespace tikimail

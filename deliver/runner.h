@@ -1,0 +1,61 @@
+// deliver/runner.h: the long-running parent: wakes on the trigger fifo, a periodic scan and
+// signals, forks one child per entry up to control/concurrencylocal, and schedules retries
+// from the children's exit statuses (deliver/entry.h).
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "deliver/config.h"
+#include "deliver/schedule.h"
+
+namespace tikimail {
+
+class Runner {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `log` must outlive the runner.
+  Runner(DeliverConfig config, const Log& log);
+
+  // Blocks SIGHUP, SIGALRM, SIGTERM, SIGINT and SIGCHLD and reads them from a signalfd (no
+  // handler runs any code), and opens the fifo queue/trigger read-write and non-blocking, so
+  // that poll never sees a hang-up when the last writer goes. Fails when either fails.
+  Status open();
+
+  // Serves until SIGTERM or SIGINT: then starts nothing new, waits for the running children
+  // and returns 0.
+  int run();
+
+ private:
+  void scan(Clock::time_point now);
+  void start_children(Clock::time_point now);
+  void start_child(const std::string& id, Clock::time_point now);
+  void reap(Clock::time_point now);
+  void read_signals(Clock::time_point now);
+  void drain_trigger();
+  void reload();
+  // How long poll may sleep: until the next scan, garbage run or due entry.
+  int poll_timeout(Clock::time_point now) const;
+
+  DeliverConfig config_;
+  const Log& log_;
+  Fd signals_, trigger_;
+  sigset_t old_mask_;                      // restored in each child
+  Schedule schedule_;
+  std::set<std::string> queue_;            // ids in todo/ at the last scan; sorted, oldest first
+  std::map<pid_t, std::string> children_;  // running children and their entries
+  std::set<std::string> running_;          // the same entries, for lookups by id
+  bool stopping_ = false;
+  bool scan_now_ = true;
+  Clock::time_point next_scan_, next_garbage_;
+};
+
+}  // namespace tikimail

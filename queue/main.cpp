@@ -1,0 +1,54 @@
+// queue/main.cpp: store one message durably; the exit status is the answer (queue/README.md).
+// Message on fd 0, envelope on fd 1. May run set-uid tiki-queue: nothing from the
+// environment is trusted but a valid MSGID.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/control.h"
+#include "common/log.h"
+#include "common/queue_proto.h"
+#include "queue/queue_dir.h"
+
+using namespace tikimail;
+
+namespace {
+
+// The backstop for what poll(2) cannot bound (a hung disk under write or fsync). The reads
+// have their own deadline, a minute earlier, and clean up before exiting 52; this handler
+// can only leave: what it leaves in tmp/ or mess/ is garbage deliver removes.
+void on_alarm(int) { _exit(queue_exit::kTimeout); }
+
+}  // namespace
+
+int main() try {
+  Log log("queue");
+  ::umask(027);                    // files kQueueFileMode (0640), never wider
+  ::signal(SIGPIPE, SIG_IGN);      // a runner that closes the trigger fifo must not kill us
+  ::signal(SIGALRM, on_alarm);
+  ::alarm(kQueueReadSeconds + 60);
+  if (Status s = enter_home(); !s) {
+    log.fatal("{}", s.message());
+    return queue_exit::kQueueTrouble;  // 61: problem with the home directory
+  }
+  auto databytes = read_control_uint("control/databytes", 20971520);
+  if (!databytes) {
+    log.fatal("cannot read configuration: {}", databytes.error().message());
+    return queue_exit::kConfig;
+  }
+  std::string id = choose_message_id(std::getenv("MSGID"));
+  QueueDir queue("queue");
+  StoreOutcome stored = queue.store(0, 1, id, *databytes + kChainHeaderRoom,
+                                    Deadline::after_seconds(kQueueReadSeconds));
+  if (stored.exit_code != queue_exit::kOk) {
+    log.warn("{} not queued status={} {}", id, stored.exit_code, log_safe(stored.error));
+    return stored.exit_code;
+  }
+  queue.wake();
+  log.info("{} queued bytes={} rcpts={}", id, stored.bytes, stored.rcpts);
+  return queue_exit::kOk;
+} catch (...) {
+  return queue_exit::kBug;  // 81: nothing thrown escapes; what was created is garbage
+}

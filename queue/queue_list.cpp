@@ -1,0 +1,152 @@
+// queue/queue_list.cpp: the read-only walk over todo/, mess/ and done/ behind mailq.
+#include "queue/queue_list.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <memory>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "common/queue_proto.h"
+
+namespace tikimail {
+
+namespace {
+
+// Far above any real envelope or done file; a bigger one is reported, not read.
+constexpr size_t kMaxListedFile = 16 * 1024 * 1024;
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+
+Result<std::vector<std::string>> todo_ids(const std::string& dir) {
+  std::unique_ptr<DIR, DirCloser> d(::opendir(dir.c_str()));
+  if (!d) return Status::from_errno("opendir " + dir, errno);
+  std::vector<std::string> ids;
+  errno = 0;
+  while (struct dirent* e = ::readdir(d.get())) {
+    if (valid_message_id(e->d_name)) ids.emplace_back(e->d_name);
+    errno = 0;
+  }
+  if (errno != 0) return Status::from_errno("readdir " + dir, errno);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// Reads one entry; false when it vanished (deliver removed it meanwhile).
+bool read_entry(const std::string& queue_dir, const std::string& id, ListedEntry* entry) {
+  entry->id = id;
+  const std::string todo = queue_dir + "/todo/" + id;
+  struct stat st;
+  if (::stat(todo.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    entry->problem = Status::from_errno("stat " + todo, errno).message();
+    return true;
+  }
+  entry->queued_at = st.st_mtime;
+  auto envelope = read_file(todo, kMaxListedFile);
+  if (!envelope) {
+    if (envelope.error().errno_value() == ENOENT) return false;
+    entry->problem = envelope.error().message();
+    return true;
+  }
+  EnvelopeDecode decoded = decode_envelope(*envelope);
+  if (decoded.exit_code == queue_exit::kEnvelopeFormat) {
+    entry->problem = "malformed envelope " + todo;
+    return true;
+  }
+  entry->sender = decoded.envelope.sender;
+  const std::string mess = queue_dir + "/mess/" + id;
+  if (::stat(mess.c_str(), &st) == 0) entry->bytes = static_cast<uint64_t>(st.st_size);
+  else entry->problem = Status::from_errno("stat " + mess, errno).message();
+  const std::string done_path = queue_dir + "/done/" + id;
+  std::vector<bool> done(decoded.envelope.rcpts.size(), false);
+  if (auto text = read_file(done_path, kMaxListedFile)) {
+    done = parse_done(*text, done.size());
+  } else if (text.error().errno_value() != ENOENT) {
+    entry->problem = text.error().message();
+  }
+  for (size_t i = 0; i < decoded.envelope.rcpts.size(); ++i)
+    entry->rcpts.push_back({decoded.envelope.rcpts[i], done[i]});
+  return true;
+}
+
+}  // namespace
+
+std::vector<bool> parse_done(std::string_view text, size_t count) {
+  std::vector<bool> done(count, false);
+  for (size_t nl = text.find('\n'); nl != std::string_view::npos; nl = text.find('\n')) {
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
+    size_t index = 0;
+    auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), index);
+    if (line.empty() || ec != std::errc() || end != line.data() + line.size()) continue;
+    if (index < count) done[index] = true;
+  }
+  return done;
+}
+
+Result<std::vector<ListedEntry>> list_queue(const std::string& queue_dir) {
+  auto ids = todo_ids(queue_dir + "/todo");
+  if (!ids) return ids.error();
+  std::vector<ListedEntry> entries;
+  for (const auto& id : *ids) {
+    ListedEntry entry;
+    if (read_entry(queue_dir, id, &entry)) entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+std::string format_age(time_t seconds) {
+  if (seconds < 0) seconds = 0;
+  if (seconds < 60) return fmt::format("{}s", seconds);
+  if (seconds < 3600) return fmt::format("{}m{:02}s", seconds / 60, seconds % 60);
+  if (seconds < 86400) return fmt::format("{}h{:02}m", seconds / 3600, seconds % 3600 / 60);
+  return fmt::format("{}d{:02}h", seconds / 86400, seconds % 86400 / 3600);
+}
+
+std::string format_entry(const ListedEntry& entry, time_t now) {
+  if (!entry.problem.empty() && entry.rcpts.empty())
+    return fmt::format("{}  unreadable: {}\n", entry.id, log_safe(entry.problem));
+  std::string out = fmt::format("{}  age {}  size {}  from <{}>\n", entry.id, format_age(now - entry.queued_at),
+                                entry.bytes, log_safe(entry.sender));
+  for (const auto& r : entry.rcpts) out += fmt::format("  {:<7} <{}>\n", r.done ? "done" : "queued", log_safe(r.address));
+  if (!entry.problem.empty()) out += fmt::format("  problem: {}\n", log_safe(entry.problem));
+  return out;
+}
+
+std::string format_count(size_t count) {
+  return fmt::format("{} message{} in the queue\n", count, count == 1 ? "" : "s");
+}
+
+int print_queue(const std::string& queue_dir, int out_fd, std::string_view program) {
+  Log log{std::string(program)};
+  auto entries = list_queue(queue_dir);
+  if (!entries) {
+    log.fatal("cannot read the queue: {}", entries.error().message());
+    return 111;
+  }
+  time_t now = ::time(nullptr);
+  std::string out;
+  bool trouble = false;
+  for (const auto& e : *entries) {
+    out += format_entry(e, now);
+    if (!e.problem.empty()) {
+      log.warn("{}: {}", e.id, log_safe(e.problem));
+      trouble = true;
+    }
+  }
+  out += format_count(entries->size());
+  if (Status s = write_all(out_fd, out); !s) {
+    log.fatal("cannot write the listing: {}", s.message());
+    return 111;
+  }
+  return trouble ? 111 : 0;
+}
+
+}  // namespace tikimail

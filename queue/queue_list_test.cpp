@@ -1,0 +1,89 @@
+// queue/queue_list_test.cpp: what mailq reads from a real queue directory and how it prints it.
+#include "queue/queue_list.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "common/queue_proto.h"
+#include "common/test_util.h"
+
+using namespace tikimail;
+using tikimail::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Queue {
+  TempDir dir;
+  Queue() {
+    for (const char* sub : {"tmp", "mess", "todo", "done"}) fs::create_directories(dir.path() / "queue" / sub);
+  }
+  std::string path() const { return (dir.path() / "queue").string(); }
+  void entry(const std::string& id, const Envelope& env, const std::string& message) const {
+    dir.write("queue/mess/" + id, message);
+    dir.write("queue/todo/" + id, encode_envelope(env));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("mailq: done/<id> lines mark recipients done; torn and bad lines are ignored") {
+  CHECK(parse_done("", 3) == std::vector<bool>{false, false, false});
+  CHECK(parse_done("0\n2\n", 3) == std::vector<bool>{true, false, true});
+  CHECK(parse_done("1\nx\n7\n-1\n2", 3) == std::vector<bool>{false, true, false});
+}
+
+TEST_CASE("mailq: entries come sorted by id with sender, size and recipient states") {
+  Queue q;
+  q.entry("00000002aaaaaaaa", {"", {"x@y.test"}}, "later\n");
+  q.entry("00000001bbbbbbbb", {"a@x.test", {"b@y.test", "c@z.test"}}, "hello\n");
+  q.dir.write("queue/done/00000001bbbbbbbb", "1\n");
+  q.dir.write("queue/todo/not-an-id", "ignored");
+  q.dir.write("queue/mess/00000003cccccccc", "no todo: not an entry");
+  auto entries = list_queue(q.path());
+  REQUIRE(entries);
+  REQUIRE(entries->size() == 2);
+  const ListedEntry& first = (*entries)[0];
+  CHECK(first.id == "00000001bbbbbbbb");
+  CHECK(first.sender == "a@x.test");
+  CHECK(first.bytes == 6);
+  REQUIRE(first.rcpts.size() == 2);
+  CHECK_FALSE(first.rcpts[0].done);
+  CHECK(first.rcpts[1].done);
+  CHECK(first.problem.empty());
+  CHECK((*entries)[1].sender.empty());
+}
+
+TEST_CASE("mailq: an unreadable queue is an error, an entry with a bad envelope a problem") {
+  TempDir empty;
+  CHECK_FALSE(list_queue((empty.path() / "queue").string()));
+  Queue q;
+  q.dir.write("queue/todo/0000000100000001", "garbage");
+  auto entries = list_queue(q.path());
+  REQUIRE(entries);
+  REQUIRE(entries->size() == 1);
+  CHECK_FALSE((*entries)[0].problem.empty());
+}
+
+TEST_CASE("mailq: ages are printed coarser as they grow") {
+  CHECK(format_age(45) == "45s");
+  CHECK(format_age(725) == "12m05s");
+  CHECK(format_age(3 * 3600 + 7 * 60 + 5) == "3h07m");
+  CHECK(format_age(2 * 86400 + 4 * 3600) == "2d04h");
+  CHECK(format_age(-3) == "0s");
+}
+
+TEST_CASE("mailq: one entry prints its facts and each recipient's state") {
+  ListedEntry e;
+  e.id = "5f0c2a91e3b4c5d6";
+  e.queued_at = 1000;
+  e.bytes = 1834;
+  e.sender = "a@x.test";
+  e.rcpts = {{"b@y.test", false}, {"c@z.test", true}};
+  CHECK(format_entry(e, 1065) ==
+        "5f0c2a91e3b4c5d6  age 1m05s  size 1834  from <a@x.test>\n"
+        "  queued  <b@y.test>\n"
+        "  done    <c@z.test>\n");
+  CHECK(format_count(1) == "1 message in the queue\n");
+  CHECK(format_count(0) == "0 messages in the queue\n");
+}

@@ -1,0 +1,172 @@
+"""End-to-end: deliver under runit takes what smtpd queued into the Maildirs (deliver/README.md).
+
+Each message carries an X-Marker header so that the test can find it, count its copies and
+rebuild the exact bytes every copy must hold: Return-Path and Delivered-To from deliver,
+smtpd's Received header, then the message as sent with LF line ends.
+"""
+
+import os
+import re
+import signal
+import smtplib
+import threading
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+from lib import OUTSIDE_IP, RELAY_IP, Installation, SmtpClient, wait_until
+
+SENDER = "sender@remote.test"
+REMOTE_DEFERRED = 'reason="remote delivery not available yet"'
+
+
+def message(marker, size=0):
+    """A message with CRLF line ends (as sent) and a body of about `size` bytes."""
+    filler = "".join(f"{marker} line {i:05d} .dot and \xe9 stay as they are\r\n" for i in range(size // 48 + 1))
+    return (f"From: <{SENDER}>\r\nSubject: deliver test {marker}\r\nX-Marker: {marker}\r\n\r\n"
+            f"Hello.\r\n.leading dot\r\n{filler}").encode("latin-1")
+
+
+def split_delivered(data):
+    """(deliver's two header lines, smtpd's Received header, the rest) of one Maildir file."""
+    head_end = data.index(b"\n", data.index(b"\n") + 1) + 1
+    head, rest = data[:head_end], data[head_end:]
+    if not rest.startswith(b"Received: "):
+        return head, b"", rest
+    end = rest.index(b"\n") + 1
+    while rest[end:end + 1] in (b" ", b"\t"):  # folded continuation lines
+        end = rest.index(b"\n", end) + 1
+    return head, rest[:end], rest[end:]
+
+
+def marker_of(data):
+    m = re.search(rb"^X-Marker: (\S+)$", data, re.M)
+    return m.group(1).decode() if m else None
+
+
+def send(port, rcpts, data, source=OUTSIDE_IP):
+    with smtplib.SMTP("127.0.0.1", port, source_address=(source, 0), timeout=30) as s:
+        s.sendmail(SENDER, rcpts, data)
+
+
+class DeliverTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = Installation().setup()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.inst.teardown()
+
+    def by_marker(self, address, prefix):
+        found = {}
+        for data in self.inst.messages(address):
+            marker = marker_of(data)
+            if marker and marker.startswith(prefix):
+                found.setdefault(marker, []).append(data)
+        return found
+
+    def assert_exact(self, data, rcpt, sent):
+        head, received, rest = split_delivered(data)
+        self.assertEqual(head, f"Return-Path: <{SENDER}>\nDelivered-To: {rcpt}\n".encode())
+        self.assertTrue(received.startswith(b"Received: "), received)
+        self.assertEqual(rest, sent.replace(b"\r\n", b"\n"))
+
+    def test_message_to_alice_and_bob_lands_byte_exact_in_each_maildir(self):
+        sent = message("two-rcpts", 70000)  # more than one 64 KiB copy buffer
+        send(self.inst.port, ["alice@example.test", "bob@example.test"], sent)
+        for rcpt in ("alice@example.test", "bob@example.test"):
+            wait_until(lambda: self.by_marker(rcpt, "two-rcpts"), what=f"message for {rcpt}")
+            copies = self.by_marker(rcpt, "two-rcpts")["two-rcpts"]
+            self.assertEqual(len(copies), 1)
+            self.assert_exact(copies[0], rcpt, sent)
+        for rcpt in ("alice@example.test", "bob@example.test"):
+            self.assertEqual(os.listdir(self.inst.maildir(rcpt) / "tmp"), [])
+
+    def test_200_messages_sent_in_parallel_all_arrive_each_once(self):
+        markers = [f"par-{i:03d}" for i in range(200)]
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            list(pool.map(lambda m: send(self.inst.port, ["bob@example.test"], message(m, 500)), markers))
+        wait_until(lambda: len(self.by_marker("bob@example.test", "par-")) == 200, timeout=60,
+                   what="200 parallel messages delivered")
+        found = self.by_marker("bob@example.test", "par-")
+        self.assertEqual(sorted(found), markers)
+        for marker, copies in found.items():
+            self.assertEqual(len(copies), 1, marker)
+            self.assert_exact(copies[0], "bob@example.test", message(marker, 500))
+
+    def test_remote_recipient_stays_queued_and_is_logged_deferred(self):
+        with SmtpClient(self.inst.port, source=RELAY_IP) as c:
+            self.assertEqual(c.cmd("HELO client.test")[0], 250)
+            self.assertEqual(c.cmd(f"MAIL FROM:<{SENDER}>")[0], 250)
+            self.assertEqual(c.cmd("RCPT TO:<far@elsewhere.test>")[0], 250)
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            code, lines = c.cmd(message("remote").decode("latin-1") + ".")
+            self.assertEqual(code, 250, lines)
+            c.cmd("QUIT")
+        msgid = re.search(r"queued as ([0-9a-f]{16})", lines[0]).group(1)
+        line = f"deliver: {msgid} deferred rcpt=far@elsewhere.test {REMOTE_DEFERRED}"
+        wait_until(lambda: line in self.inst.log("deliver"), what="deferred log line")
+        self.assertIn(msgid, self.inst.queue_ids())
+        self.assertTrue((self.inst.prefix / "queue" / "mess" / msgid).exists())
+
+
+class DeliverCrashTest(unittest.TestCase):
+    """deliver killed with SIGKILL while 500 messages come in; runsv restarts it."""
+
+    TOTAL = 500
+
+    def test_sigkill_in_the_middle_of_500_messages_loses_nothing(self):
+        with Installation() as inst:
+            acked = []
+            lock = threading.Lock()
+            killed = []
+
+            def one(i):
+                marker = f"crash-{i:03d}"
+                send(inst.port, ["alice@example.test"], message(marker, 200 + 37 * i))
+                with lock:
+                    acked.append(marker)
+
+            def killer():
+                # Kill twice, each time with work in flight; the second time only once runsv
+                # has restarted deliver (it waits a second before restarting a fresh crash).
+                for threshold in (150, 330):
+                    wait_until(lambda: len(acked) >= threshold, timeout=120, what=f"{threshold} acked")
+                    pid = wait_until(lambda: (p := inst.service_pid("deliver")) not in (None, *killed) and p,
+                                     timeout=15, what="deliver running")
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+
+            kill_thread = threading.Thread(target=killer)
+            kill_thread.start()
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                list(pool.map(one, range(self.TOTAL)))
+            kill_thread.join()
+            self.assertEqual(len(killed), 2)
+            wait_until(lambda: inst.service_pid("deliver") not in (None, *killed), timeout=15,
+                       what="deliver restarted by runsv")
+
+            def delivered():
+                found = {}
+                for data in inst.messages("alice@example.test"):
+                    found.setdefault(marker_of(data), []).append(data)
+                return found
+
+            wait_until(lambda: set(acked) <= set(delivered()), timeout=90, what="every acked message delivered")
+            found = delivered()
+            duplicates = 0
+            for marker in acked:
+                sent = message(marker, 200 + 37 * int(marker.split("-")[1])).replace(b"\r\n", b"\n")
+                for data in found[marker]:
+                    head, received, rest = split_delivered(data)  # whole, never partial
+                    self.assertEqual(head, f"Return-Path: <{SENDER}>\nDelivered-To: alice@example.test\n".encode())
+                    self.assertTrue(received.startswith(b"Received: "))
+                    self.assertEqual(rest, sent, marker)
+                duplicates += len(found[marker]) - 1
+            print(f"  crash test: {len(acked)} acked, {duplicates} duplicates", flush=True)
+            self.assertLessEqual(duplicates, 5)
+            wait_until(lambda: not inst.queue_ids(), timeout=30, what="queue empty")
+
+
+if __name__ == "__main__":
+    unittest.main()
