@@ -27,8 +27,11 @@ LDFLAGS := $(SANFLAGS)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # Each folder is one program (its main.cpp); a second program of a folder is name_main.cpp.
-FOLDERS := smtpd queue deliver mailpasswd
-SECOND := sendmail:queue mailq:queue
+FOLDERS := smtpd queue deliver mailpasswd pop3d relayctl
+SECOND := sendmail:queue mailq:queue checkpassword:pop3d pop3d-session:pop3d
+# Stores other programs link (DESIGN section 2): program -> folders whose library it needs.
+LIBS_smtpd := relayctl
+LIBS_checkpassword := relayctl
 PROGRAMS := $(FOLDERS) $(foreach p,$(SECOND),$(word 1,$(subst :, ,$(p))))
 
 
@@ -54,7 +57,8 @@ $(BUILD)/libcommon.a: $(call obj,$(call src,common))
 $(BUILD)/lib%.a: $$(call obj,$$(call src,%))
 	@rm -f $@ && $(AR) rcs $@ $^
 
-$(BIN)/%: $$(if $$(filter $$*,$(FOLDERS)),$(BUILD)/$$*/main.o $(BUILD)/lib$$*.a,$$(call second_deps,$$*)) $(BUILD)/libcommon.a
+$(BIN)/%: $$(if $$(filter $$*,$(FOLDERS)),$(BUILD)/$$*/main.o $(BUILD)/lib$$*.a,$$(call second_deps,$$*)) \
+          $$(foreach d,$$(LIBS_$$*),$(BUILD)/lib$$(d).a) $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS)
 

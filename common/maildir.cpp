@@ -16,23 +16,63 @@ namespace {
 constexpr size_t kCopyBuffer = 64 * 1024;
 constexpr int kNameAttempts = 3;  // an O_EXCL clash means a clock went back; try new names
 
-// Copies the whole of `from` (pread from offset 0) to `to`; returns the bytes copied.
-Result<uint64_t> copy_message(int from, int to) {
+// Copies the whole of `from` (pread from offset 0) to `to`, counting it into `size`.
+Status copy_message(int from, int to, CrlfSize& size) {
   std::string buf(kCopyBuffer, '\0');
-  uint64_t total = 0;
+  uint64_t offset = 0;
   for (;;) {
-    ssize_t n = ::pread(from, buf.data(), buf.size(), static_cast<off_t>(total));
+    ssize_t n = ::pread(from, buf.data(), buf.size(), static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::from_errno("read message", errno);
     }
-    if (n == 0) return total;
-    if (Status s = write_all(to, std::string_view(buf.data(), static_cast<size_t>(n))); !s) return s;
-    total += static_cast<uint64_t>(n);
+    if (n == 0) return Status::ok();
+    std::string_view chunk(buf.data(), static_cast<size_t>(n));
+    if (Status s = write_all(to, chunk); !s) return s;
+    size.feed(chunk);
+    offset += static_cast<uint64_t>(n);
   }
 }
 
+// The decimal number after `key` in `base` (",S=" or ",W="), up to the next ',' or the end.
+std::optional<uint64_t> name_field(std::string_view base, std::string_view key) {
+  size_t at = base.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view digits = base.substr(at + key.size());
+  digits = digits.substr(0, digits.find(','));
+  if (digits.empty() || digits.size() > 19) return std::nullopt;  // 19 digits fit in 64 bits
+  uint64_t value = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
+}
+
 }  // namespace
+
+void CrlfSize::feed(std::string_view bytes) {
+  if (bytes.empty()) return;
+  // Every LF whose previous byte (possibly the last of the previous chunk) is not CR.
+  char prev = last_;
+  for (char c : bytes) {
+    if (c == '\n' && prev != '\r') ++added_cr_;
+    prev = c;
+  }
+  bytes_ += bytes.size();
+  last_ = bytes.back();
+}
+
+uint64_t CrlfSize::octets() const {
+  uint64_t ending = 0;  // the line end a sender adds to a message without a final LF
+  if (bytes_ > 0 && last_ != '\n') ending = last_ == '\r' ? 1 : 2;
+  return bytes_ + added_cr_ + ending;
+}
+
+NameSizes parse_name_sizes(std::string_view name) {
+  std::string_view base = name.substr(0, name.find(':'));
+  return NameSizes{name_field(base, ",S="), name_field(base, ",W=")};
+}
 
 std::string maildir_host(std::string_view host) {
   std::string out;
@@ -64,11 +104,12 @@ std::string MaildirWriter::unique_name() {
 Result<MaildirFile> MaildirWriter::deliver(const std::string& maildir, std::string_view header,
                                            int message_fd) {
   MaildirFile file;
+  std::string unique;
   std::string tmp_path;
   Fd fd;
   for (int attempt = 0;; ++attempt) {
-    file.name = unique_name();
-    tmp_path = maildir + "/tmp/" + file.name;
+    unique = unique_name();
+    tmp_path = maildir + "/tmp/" + unique;
     // O_EXCL: never write into a file some other delivery is writing.
     auto opened = open_file(tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (opened) {
@@ -78,12 +119,15 @@ Result<MaildirFile> MaildirWriter::deliver(const std::string& maildir, std::stri
     if (opened.error().errno_value() != EEXIST || attempt + 1 == kNameAttempts) return opened.error();
   }
 
+  CrlfSize size;
   Status s = write_all(fd.get(), header);
-  if (s) {
-    auto copied = copy_message(message_fd, fd.get());
-    if (copied) file.bytes = header.size() + *copied;
-    else s = copied.error();
-  }
+  size.feed(header);
+  if (s) s = copy_message(message_fd, fd.get(), size);
+  file.bytes = size.bytes();
+  file.octets = size.octets();
+  // The name in new/ carries the sizes (Maildir++ S=, Dovecot W=) so that POP3 answers
+  // STAT and LIST without reading the file. The unique part alone keeps the name unique.
+  file.name = fmt::format("{},S={},W={}", unique, file.bytes, file.octets);
   // The bytes reach the disk before any name in new/ points at them: a crash from here to
   // the rename leaves only a file in tmp/, which readers ignore and clean up after 36 hours,
   // and the queue still holds the recipient as unfinished.

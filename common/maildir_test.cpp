@@ -101,3 +101,50 @@ TEST_CASE("maildir: unique names follow the standard shape with a safe host part
   CHECK(one.ends_with(".a\\057b\\072c"));
   CHECK(two.find(fmt::format("P{}Q2.", ::getpid())) != std::string::npos);
 }
+
+TEST_CASE("maildir: the name in new/ states the file size (S=) and the POP3 size (W=)") {
+  TempDir dir;
+  make_maildir(dir, "Maildir");
+  // Two bare LFs in the header, one CRLF and one bare LF in the message, no final newline.
+  dir.write("mess", "a\r\nb\nno end");
+  auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
+  REQUIRE(mess);
+  MaildirWriter writer("mx");
+  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\nH: 2\n", mess->get());
+  REQUIRE(file);
+  uint64_t bytes = 10 + 11;
+  uint64_t octets = bytes + 3 + 2;  // three bare LFs, and the CRLF ending the last line
+  CHECK(file->bytes == bytes);
+  CHECK(file->octets == octets);
+  CHECK(file->name.ends_with(fmt::format(",S={},W={}", bytes, octets)));
+  CHECK(names_in(dir.path() / "Maildir/new") == std::vector<std::string>{file->name});
+  NameSizes sizes = parse_name_sizes(file->name + ":2,S");
+  CHECK(sizes.bytes == bytes);
+  CHECK(sizes.octets == octets);
+}
+
+TEST_CASE("maildir: CrlfSize counts the CRLF form, whatever the chunking") {
+  auto octets = [](std::initializer_list<std::string_view> chunks) {
+    CrlfSize size;
+    for (auto c : chunks) size.feed(c);
+    return size.octets();
+  };
+  CHECK(octets({}) == 0);
+  CHECK(octets({"\n"}) == 2);
+  CHECK(octets({"a\r\n"}) == 3);
+  CHECK(octets({"a\r", "\n"}) == 3);  // a CRLF split between two chunks stays one CRLF
+  CHECK(octets({"a\n", "\nb\n"}) == 8);
+  CHECK(octets({"a\rb\n"}) == 5);     // a bare CR is a byte like any other
+  CHECK(octets({"abc"}) == 5);        // the last line gets its CRLF
+  CHECK(octets({"abc\r"}) == 5);      // ... or only the LF after a final CR
+}
+
+TEST_CASE("maildir: sizes in a name are read only from well-formed fields") {
+  CHECK(parse_name_sizes("1.M2P3Q4.mx,S=100,W=104:2,S").octets == 104u);
+  CHECK(parse_name_sizes("1.M2P3Q4.mx,S=100,W=104:2,S").bytes == 100u);
+  CHECK_FALSE(parse_name_sizes("1.M2P3Q4.mx").octets);
+  CHECK_FALSE(parse_name_sizes("1.M2P3Q4.mx,W=12x").octets);
+  CHECK_FALSE(parse_name_sizes("1.M2P3Q4.mx,W=").octets);
+  CHECK_FALSE(parse_name_sizes("1.M2P3Q4.mx:2,W=5").octets);  // in the info, not the name
+  CHECK_FALSE(parse_name_sizes("1.M2P3Q4.mx,W=99999999999999999999").octets);
+}

@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 
 #include "common/address.h"
+#include "common/apop_seal.h"
 #include "common/fd.h"
 #include "common/recipients.h"
 #include "mailpasswd/mailbox.h"
@@ -38,11 +41,24 @@ Result<Fd> lock_users() {
   return lock;
 }
 
+// users/apop-enabled exists exactly when some account has APOP on: pop3d, which must not
+// read users/accounts, puts the APOP timestamp in its greeting only then.
+Status write_apop_marker(const std::vector<Account>& accounts) {
+  bool any = std::any_of(accounts.begin(), accounts.end(), [](const Account& a) { return a.apop; });
+  if (any) return replace_file(kApopEnabledPath, "", 0644);
+  if (::unlink(kApopEnabledPath) != 0 && errno != ENOENT)
+    return Status::from_errno(fmt::format("unlink {}", kApopEnabledPath), errno);
+  return Status::ok();
+}
+
 // accounts before recipients: a crash in between leaves a recipients list one change
-// behind, which the next change rewrites; never a recipient without an account line.
+// behind, which the next change rewrites; never a recipient without an account line. The
+// APOP marker last: a crash before it leaves APOP unoffered (or offered and failing) until
+// the next change, never a login that should not work.
 Status write_users(const std::vector<Account>& accounts) {
   if (Status s = replace_file(kAccountsPath, format_accounts(accounts), 0600); !s) return s;
-  return replace_file(kRecipientsPath, recipients_text(accounts), 0644);
+  if (Status s = replace_file(kRecipientsPath, recipients_text(accounts), 0644); !s) return s;
+  return write_apop_marker(accounts);
 }
 
 Status check_address(std::string_view address) {
@@ -51,10 +67,11 @@ Status check_address(std::string_view address) {
   return Status::ok();
 }
 
-// A password change would leave the sealed APOP copy of the old password valid.
-Status refuse_apop(const Account& account) {
-  if (!account.apop) return Status::ok();
-  return Status::permanent(fmt::format("{}: APOP is on; its stored secret would keep the old password", account.address));
+// The apopsecret field for a password, under control/apopkey (made 0600 when missing).
+Result<std::string> seal_new_secret(std::string_view password) {
+  auto key = load_or_create_apop_key(kApopKeyPath);
+  if (!key) return key.error();
+  return seal_apop_secret(*key, password);
 }
 
 Result<std::string> add(const Request& r, const PasswordSource& password) {
@@ -105,9 +122,7 @@ Result<std::string> passwd(const Request& r, const PasswordSource& password) {
   if (Status s = check_address(r.address); !s) return s;
   auto before = load_accounts(kAccountsPath);
   if (!before) return before.error();
-  const Account* existing = find_account(*before, r.address);
-  if (existing == nullptr) return Status::permanent(fmt::format("{}: no such account", r.address));
-  if (Status s = refuse_apop(*existing); !s) return s;
+  if (find_account(*before, r.address) == nullptr) return Status::permanent(fmt::format("{}: no such account", r.address));
 
   auto secret = password(r.address);
   if (!secret) return secret.error();
@@ -120,10 +135,56 @@ Result<std::string> passwd(const Request& r, const PasswordSource& password) {
   if (!accounts) return accounts.error();
   Account* account = find_account(*accounts, r.address);
   if (account == nullptr) return Status::permanent(fmt::format("{}: no such account", r.address));
-  if (Status s = refuse_apop(*account); !s) return s;
+  // The sealed APOP copy must follow, or the old password would keep working for APOP.
+  if (account->apop) {
+    auto sealed = seal_new_secret(secret->view());
+    if (!sealed) return sealed.error();
+    account->apop_secret = std::move(*sealed);
+  }
   account->hash = std::move(*hash);
   if (Status s = write_users(*accounts); !s) return s;
-  return fmt::format("changed the password of {}\n", r.address);
+  return fmt::format("changed the password of {}{}\n", r.address, account->apop ? " (and its APOP secret)" : "");
+}
+
+// apop on: the password typed must be the account's (the hash says so); its sealed copy is
+// what checkpassword compares APOP digests with.
+Result<std::string> apop_on(const Request& r, const PasswordSource& password) {
+  if (Status s = check_address(r.address); !s) return s;
+  auto before = load_accounts(kAccountsPath);
+  if (!before) return before.error();
+  if (find_account(*before, r.address) == nullptr) return Status::permanent(fmt::format("{}: no such account", r.address));
+
+  auto secret = password(r.address);
+  if (!secret) return secret.error();
+  auto sealed = seal_new_secret(secret->view());  // creates control/apopkey on first use
+  if (!sealed) return sealed.error();
+
+  auto lock = lock_users();
+  if (!lock) return lock.error();
+  auto accounts = load_accounts(kAccountsPath);
+  if (!accounts) return accounts.error();
+  Account* account = find_account(*accounts, r.address);
+  if (account == nullptr) return Status::permanent(fmt::format("{}: no such account", r.address));
+  if (!verify_password(account->hash, secret->view()))  // against the hash as it is now, under the lock
+    return Status::permanent(fmt::format("{}: that is not the account's password", r.address));
+  account->apop = true;
+  account->apop_secret = std::move(*sealed);
+  if (Status s = write_users(*accounts); !s) return s;
+  return fmt::format("APOP on for {}\n", r.address);
+}
+
+Result<std::string> apop_off(const Request& r) {
+  if (Status s = check_address(r.address); !s) return s;
+  auto lock = lock_users();
+  if (!lock) return lock.error();
+  auto accounts = load_accounts(kAccountsPath);
+  if (!accounts) return accounts.error();
+  Account* account = find_account(*accounts, r.address);
+  if (account == nullptr) return Status::permanent(fmt::format("{}: no such account", r.address));
+  account->apop = false;
+  account->apop_secret.clear();
+  if (Status s = write_users(*accounts); !s) return s;
+  return fmt::format("APOP off for {}\n", r.address);
 }
 
 // Never the hash or the APOP secret.
@@ -148,10 +209,14 @@ Result<Request> parse_request(const std::vector<std::string>& args) {
   else if (verb == "del") r.verb = Verb::kDel;
   else if (verb == "passwd") r.verb = Verb::kPasswd;
   else if (verb == "list") r.verb = Verb::kList;
+  else if (verb == "apop" && args.size() > 1 && args[1] == "on") r.verb = Verb::kApopOn;
+  else if (verb == "apop" && args.size() > 1 && args[1] == "off") r.verb = Verb::kApopOff;
+  else if (verb == "apop") return usage("apop wants on or off, then the address");
   else return usage(fmt::format("unknown command '{}'", verb));
 
   std::vector<std::string> positional;
-  for (size_t i = 1; i < args.size(); ++i) {
+  size_t first = r.verb == Verb::kApopOn || r.verb == Verb::kApopOff ? 2 : 1;
+  for (size_t i = first; i < args.size(); ++i) {
     std::string_view arg = args[i];
     std::string_view name = arg.substr(0, arg.find('='));
     if (name != "--plan" && name != "--quota") {
@@ -184,6 +249,8 @@ Result<std::string> run_request(const Request& request, const PasswordSource& pa
     case Verb::kAdd: return add(request, password);
     case Verb::kDel: return del(request);
     case Verb::kPasswd: return passwd(request, password);
+    case Verb::kApopOn: return apop_on(request, password);
+    case Verb::kApopOff: return apop_off(request);
     case Verb::kList: return list();
   }
   return Status::permanent("unknown command");

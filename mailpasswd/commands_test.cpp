@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "common/apop_seal.h"
 #include "common/fd.h"
 #include "common/password.h"
 #include "common/recipients.h"
@@ -180,7 +181,7 @@ TEST_CASE("mailpasswd: passwd changes the hash and keeps every other field") {
   CHECK(exit_code_for(missing.error()) == 100);
 }
 
-TEST_CASE("mailpasswd: rewrites keep the APOP fields; passwd refuses while APOP is on") {
+TEST_CASE("mailpasswd: rewrites keep the APOP fields") {
   Prefix p;
   REQUIRE(run({"add", "alice@example.test"}));
   REQUIRE(run({"add", "bob@example.test"}));
@@ -192,10 +193,66 @@ TEST_CASE("mailpasswd: rewrites keep the APOP fields; passwd refuses while APOP 
   REQUIRE(run({"add", "carol@example.test"}));
   auto after = accounts_on_disk();
   CHECK(after[0] == accounts[0]);
-  auto out = run({"passwd", "alice@example.test"});
-  REQUIRE_FALSE(out);
-  CHECK(exit_code_for(out.error()) == 100);
-  CHECK(accounts_on_disk()[0].hash == accounts[0].hash);
+}
+
+TEST_CASE("mailpasswd: apop on seals the password under a new 0600 key; apop off erases it") {
+  Prefix p;
+  REQUIRE(run({"add", "alice@example.test"}, fixed("alice pw")));
+  REQUIRE(run({"add", "bob@example.test"}, fixed("bob pw")));
+  CHECK_FALSE(exists(kApopEnabledPath));
+  CHECK_FALSE(exists(kApopKeyPath));
+
+  auto on = run({"apop", "on", "Alice@example.test"}, fixed("alice pw"));
+  REQUIRE(on);
+  CHECK(*on == "APOP on for alice@example.test\n");
+  CHECK(mode_of(kApopKeyPath) == 0600);
+  CHECK(mode_of(kApopEnabledPath) == 0644);
+  CHECK(p.dir.read(kApopEnabledPath).empty());
+  auto accounts = accounts_on_disk();
+  CHECK(accounts[0].apop);
+  CHECK(p.dir.read(kAccountsPath).find("alice pw") == std::string::npos);
+  auto key = load_apop_key(kApopKeyPath);
+  REQUIRE(key);
+  CHECK(unseal_apop_secret(*key, accounts[0].apop_secret)->view() == "alice pw");
+  CHECK_FALSE(accounts[1].apop);
+  CHECK(*run({"list"}) == "alice@example.test plan=- quota=- apop=on\nbob@example.test plan=- quota=- apop=off\n");
+
+  REQUIRE(run({"apop", "on", "bob@example.test"}, fixed("bob pw")));
+  REQUIRE(run({"apop", "off", "alice@example.test"}));
+  accounts = accounts_on_disk();
+  CHECK_FALSE(accounts[0].apop);
+  CHECK(accounts[0].apop_secret.empty());
+  CHECK(exists(kApopEnabledPath));  // bob still has it on
+  REQUIRE(run({"del", "bob@example.test"}));
+  CHECK_FALSE(exists(kApopEnabledPath));  // nobody has it on any more
+  CHECK(exists(kApopKeyPath));            // the key stays
+}
+
+TEST_CASE("mailpasswd: apop on wants the account's own password (100 otherwise)") {
+  Prefix p;
+  REQUIRE(run({"add", "alice@example.test"}, fixed("alice pw")));
+  auto wrong = run({"apop", "on", "alice@example.test"}, fixed("not it"));
+  REQUIRE_FALSE(wrong);
+  CHECK(exit_code_for(wrong.error()) == 100);
+  CHECK_FALSE(accounts_on_disk()[0].apop);
+  CHECK_FALSE(exists(kApopEnabledPath));
+  auto missing = run({"apop", "on", "nobody@example.test"}, fixed("x"));
+  REQUIRE_FALSE(missing);
+  CHECK(exit_code_for(missing.error()) == 100);
+  CHECK(exit_code_for(run({"apop", "off", "nobody@example.test"}).error()) == 100);
+}
+
+TEST_CASE("mailpasswd: passwd on an APOP account seals the new password in place of the old") {
+  Prefix p;
+  REQUIRE(run({"add", "alice@example.test"}, fixed("old pw")));
+  REQUIRE(run({"apop", "on", "alice@example.test"}, fixed("old pw")));
+  auto out = run({"passwd", "alice@example.test"}, fixed("new pw"));
+  REQUIRE(out);
+  CHECK(*out == "changed the password of alice@example.test (and its APOP secret)\n");
+  auto account = accounts_on_disk()[0];
+  CHECK(account.apop);
+  CHECK(verify_password(account.hash, "new pw"));
+  CHECK(unseal_apop_secret(*load_apop_key(kApopKeyPath), account.apop_secret)->view() == "new pw");
 }
 
 TEST_CASE("mailpasswd: list shows address, plan, quota and apop, never a hash") {
@@ -243,12 +300,15 @@ TEST_CASE("mailpasswd: argument parsing") {
   CHECK(parse_request({"list"})->verb == Verb::kList);
   CHECK(parse_request({"del", "a@example.test"})->verb == Verb::kDel);
   CHECK(parse_request({"passwd", "a@example.test"})->verb == Verb::kPasswd);
+  CHECK(parse_request({"apop", "on", "a@example.test"})->verb == Verb::kApopOn);
+  CHECK(parse_request({"apop", "off", "A@example.test"})->address == "a@example.test");
   for (std::vector<std::string> bad :
        {std::vector<std::string>{}, {"frob"}, {"add"}, {"add", "a@x.test", "b@x.test"}, {"list", "a@x.test"},
         {"add", "a@x.test", "--plan"}, {"add", "a@x.test", "--plan", "gold"}, {"add", "a@x.test", "--plan", "-"},
         {"add", "a@x.test", "--quota", "10M"}, {"add", "a@x.test", "--quota", "-5"},
         {"add", "a@x.test", "--quota="}, {"del", "a@x.test", "--plan", "personal"}, {"add", "a@x.test", "-v"},
-        {"apop", "on", "a@x.test"}}) {
+        {"apop", "a@x.test"}, {"apop", "maybe", "a@x.test"}, {"apop", "on"}, {"apop", "off", "a@x.test", "b@x.test"},
+        {"apop", "on", "a@x.test", "--plan", "personal"}}) {
     auto r = parse_request(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error().permanent_failure());

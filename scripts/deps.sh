@@ -7,7 +7,7 @@
 set -eu
 
 BUILD_PKGS="g++ make pkg-config libssl-dev libsodium-dev catch2 libfmt-dev"
-RUN_PKGS="ucspi-tcp runit swaks curl python3 openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
+RUN_PKGS="ucspi-tcp runit swaks curl fetchmail python3 openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
 
 case "${1:-all}" in
   build) want=$BUILD_PKGS ;;

@@ -2,7 +2,7 @@
 # scripts/run.sh (make run): the demo installation in <repo>/run, started under runit.
 #
 # `make` has built the programs already. This installs them into ./run with
-# scripts/install.sh (smtpd on 127.0.0.1:2525), sets up the demo domain example.test with
+# scripts/install.sh (smtpd on 127.0.0.1:2525, pop3d on 127.0.0.1:2110), sets up the demo domain example.test with
 # the accounts alice and bob (random passwords, printed once, kept in run/demo-passwords),
 # starts runsvdir on run/service (or, when it runs already, restarts the services onto the
 # fresh programs), and waits until smtpd answers and deliver is up. Running it twice is
@@ -15,10 +15,10 @@ prefix=$repo/run
 pidfile=$prefix/runsvdir.pid
 LISTEN_IP=127.0.0.1
 PORT_SMTP=2525
+PORT_POP3=2110
 # Later services join the same tree (their issues add them to install.sh):
 # PORT_SUBMISSION=2587   submission (SMTP AUTH)
 # PORT_SMTPS=2465        SMTP over TLS
-# PORT_POP3=2110         POP3
 # PORT_POP3S=2995        POP3 over TLS
 DOMAIN=example.test
 ACCOUNTS="alice@$DOMAIN bob@$DOMAIN"
@@ -48,7 +48,7 @@ running() {
 # --- install ------------------------------------------------------------------------------
 new_me=
 [ -e "$prefix/control/me" ] || new_me=1
-LISTEN_IP=$LISTEN_IP PORT_SMTP=$PORT_SMTP sh "$repo/scripts/install.sh" "$prefix" >/dev/null
+LISTEN_IP=$LISTEN_IP PORT_SMTP=$PORT_SMTP PORT_POP3=$PORT_POP3 sh "$repo/scripts/install.sh" "$prefix" >/dev/null
 
 # --- demo configuration (only what is not set yet) ----------------------------------------
 cd "$prefix"
@@ -86,15 +86,17 @@ fi
 
 # --- wait until smtpd answers and deliver is up (about 10 s at most) ----------------------
 smtp_ready() {
-  python3 - "$LISTEN_IP" "$PORT_SMTP" <<'EOF'
+  python3 - "$LISTEN_IP" "$PORT_SMTP" "$PORT_POP3" <<'EOF'
 import socket, sys
-try:
-    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1) as s:
-        s.settimeout(2)
-        ok = s.recv(100).startswith(b"220")
-        s.sendall(b"QUIT\r\n")
-except OSError:
-    ok = False
+ok = True
+for port, greeting, quit in ((sys.argv[2], b"220", b"QUIT\r\n"), (sys.argv[3], b"+OK", b"QUIT\r\n")):
+    try:
+        with socket.create_connection((sys.argv[1], int(port)), timeout=1) as s:
+            s.settimeout(2)
+            ok = ok and s.recv(100).startswith(greeting)
+            s.sendall(quit)
+    except OSError:
+        ok = False
 sys.exit(0 if ok else 1)
 EOF
 }
@@ -126,15 +128,19 @@ cat <<EOF
 
 tikimail demo is running under runit in $prefix:
   smtpd     $LISTEN_IP:$PORT_SMTP (tcpserver; 127.0.0.1 may relay, see control/tcp.smtp)
+  pop3d     $LISTEN_IP:$PORT_POP3 (POP3; a login opens POP before SMTP on $PORT_SMTP for 20 minutes)
   deliver   queue runner, local delivery into run/mail/<domain>/<user>/Maildir
+  relaypurge  drops expired POP-before-SMTP entries every 5 minutes (bin/relayctl list)
   domain    $DOMAIN, accounts: $ACCOUNTS (passwords in run/demo-passwords)
-  logs      run/log/smtpd/current, run/log/deliver/current
+  logs      run/log/<service>/current
   status    sv status run/service/*
 
 Send a first mail:
   swaks --server $LISTEN_IP --port $PORT_SMTP --from you@$DOMAIN --to alice@$DOMAIN
 and find it in:
   ls run/mail/$DOMAIN/alice/Maildir/new/
+or read it over POP3 (alice's password is in run/demo-passwords):
+  curl pop3://$LISTEN_IP:$PORT_POP3/1 -u alice@$DOMAIN:PASSWORD
 
 Stop everything with: make stop
 EOF

@@ -7,6 +7,7 @@
 #include "common/address.h"
 #include "common/control.h"
 #include "common/datetime.h"
+#include "relayctl/relay_db.h"
 #include "smtpd/data_stream.h"
 
 namespace tikimail {
@@ -61,6 +62,7 @@ Result<SmtpdConfig> SmtpdConfig::load(std::vector<std::string> queue_argv) {
   if (!timeout) return timeout.error();
   c.timeout = static_cast<long>(*timeout == 0 || *timeout > 86400 ? 300 : *timeout);
   if (!queue_argv.empty()) c.queue_argv = std::move(queue_argv);
+  c.pop_before_smtp = std::getenv("POPBEFORESMTP") != nullptr;  // any value, even empty
   return c;
 }
 
@@ -209,6 +211,23 @@ bool Session::is_local_domain(std::string_view domain) const {
   return config_.rcpthosts.contains(domain);
 }
 
+bool Session::may_relay() {
+  if (client_.relay_client) return true;
+  if (!config_.pop_before_smtp) return false;
+  if (!pop_relay_) {
+    auto live = RelayDb(config_.relay_dir).check(client_.ip, ::time(nullptr));
+    if (!live) {
+      // Fail closed: an unreadable db never opens the relay; the client may retry later.
+      log_.warn("cannot check relay db for ip={}: {}", client_.ip, live.error().message());
+      pop_relay_ = false;
+    } else {
+      pop_relay_ = *live;
+      if (*live) log_.info("relay allowed relay=pop ip={}", client_.ip);
+    }
+  }
+  return *pop_relay_;
+}
+
 bool Session::local_recipient_exists(const std::string& address, bool* list_failed) {
   if (!recipients_) {
     auto loaded = Recipients::load(config_.recipients_path);
@@ -245,7 +264,7 @@ void Session::rcpt(std::string_view arg) {
       log_.info("rejected rcpt=<{}> reason=unknown ip={}", log_safe(address), client_.ip);
       return reply(kUnknownUser);
     }
-  } else if (!client_.relay_client) {
+  } else if (!may_relay()) {
     log_.info("rejected rcpt=<{}> reason=relay ip={}", log_safe(address), client_.ip);
     return reply(kRelayDenied);
   }
@@ -319,8 +338,8 @@ bool Session::receive_body(const std::string& msgid) {
   Envelope env{tx_->sender, tx_->rcpts};
   QueueOutcome outcome = chain->finish(env, Deadline::after_seconds(600));
   if (outcome.ok()) {
-    log_.info("{} accepted from=<{}> rcpts={} size={} ip={}", msgid, log_safe(tx_->sender), tx_->rcpts.size(),
-              body.size(), client_.ip);
+    log_.info("{} accepted from=<{}> rcpts={} size={} ip={}{}", msgid, log_safe(tx_->sender), tx_->rcpts.size(),
+              body.size(), client_.ip, pop_relay_.value_or(false) ? " relay=pop" : "");
     reply_text(250, fmt::format("2.0.0 Ok: queued as {}", msgid));
     return true;
   }

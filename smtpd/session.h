@@ -27,7 +27,12 @@ struct SmtpdConfig {
   long timeout = 300;                       // control/timeoutsmtpd, seconds idle
   std::string recipients_path = "users/recipients";
   std::vector<std::string> queue_argv{"bin/queue"};  // smtpd's own arguments, if any
+  // POP before SMTP (seed S4): set when the environment has POPBEFORESMTP (the port 25
+  // service's run script sets it); a client with a live entry in the relay db may relay.
+  bool pop_before_smtp = false;
+  std::string relay_dir = "relay";          // the relay db (relayctl/README.md)
 
+  // Reads the control files relative to the current directory, and POPBEFORESMTP.
   static Result<SmtpdConfig> load(std::vector<std::string> queue_argv);
 };
 
@@ -81,6 +86,9 @@ class Session {
   void bad_command(smtp::Reply r);  // counts toward kMaxBadCommands
   bool flush();
   bool is_local_domain(std::string_view domain) const;
+  // RELAYCLIENT, or (with pop_before_smtp) a live relay db entry for the client's IP, looked
+  // up once per connection at the first recipient that needs it. A db error is no entry.
+  bool may_relay();
   bool local_recipient_exists(const std::string& address, bool* list_failed);
   std::string received_header(const std::string& msgid) const;
   // Reads the body after 354 into the chain; false when the session must end.
@@ -95,6 +103,7 @@ class Session {
   bool esmtp_ = false;
   std::optional<Transaction> tx_;
   std::optional<Recipients> recipients_;  // loaded at the first local RCPT
+  std::optional<bool> pop_relay_;         // the relay db's answer, once asked
   int bad_commands_ = 0;
   bool quit_ = false;
   int exit_code_ = 1;

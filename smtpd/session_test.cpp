@@ -5,12 +5,16 @@
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "common/fd.h"
 #include "common/test_util.h"
+#include "relayctl/relay_db.h"
 
 using namespace tikimail;
+using tikimail::testing::ScopedChdir;
 using tikimail::testing::TempDir;
 
 namespace {
@@ -268,4 +272,111 @@ TEST_CASE("smtpd: VRFY, HELP, NOOP and unimplemented commands") {
   CHECK(d.cmd("noop") == "250 2.0.0 Ok");
   CHECK(d.cmd("EXPN staff") == "502 5.5.1 Command not implemented");
   CHECK(d.cmd("HELO") == "501 5.5.4 HELO and EHLO need a host name");
+}
+
+namespace {
+
+// The fixture with POP before SMTP on and its relay db in the temp dir. The Dialogue's
+// client is 192.0.2.7.
+struct PopFixture : Fixture {
+  PopFixture() {
+    config.pop_before_smtp = true;
+    config.relay_dir = (dir.path() / "relay").string();
+    std::filesystem::create_directory(config.relay_dir);
+  }
+  void allow(const char* ip, time_t expiry) {
+    REQUIRE(RelayDb(config.relay_dir).allow(ip, "alice@example.test", ::time(nullptr), expiry));
+  }
+};
+
+// Sets an environment variable for the lifetime of the object, and unsets it after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+}  // namespace
+
+TEST_CASE("smtpd: POPBEFORESMTP in the environment, any value, turns the relay db on") {
+  TempDir dir;
+  ScopedChdir cd(dir.path());
+  ::unsetenv("POPBEFORESMTP");
+  auto off = SmtpdConfig::load({});
+  REQUIRE(off);
+  CHECK_FALSE(off->pop_before_smtp);
+  CHECK(off->relay_dir == "relay");
+  {
+    ScopedEnv env("POPBEFORESMTP", "");
+    auto on = SmtpdConfig::load({});
+    REQUIRE(on);
+    CHECK(on->pop_before_smtp);
+  }
+  CHECK(std::getenv("POPBEFORESMTP") == nullptr);
+}
+
+TEST_CASE("smtpd: with POPBEFORESMTP, a live relay db entry lets the client relay") {
+  PopFixture f;
+  f.allow("192.0.2.7", ::time(nullptr) + 1200);
+  Dialogue d(f.config);
+  ehlo_mail(d);
+  CHECK(d.cmd("RCPT TO:<user@remote.test>") == "250 2.1.5 Ok");
+  CHECK(d.cmd("RCPT TO:<user@[192.0.2.99]>") == "250 2.1.5 Ok");
+  CHECK(d.cmd("RCPT TO:<nobody@example.test>") == "550 5.1.1 No such user here");  // still no such user
+}
+
+TEST_CASE("smtpd: with POPBEFORESMTP, no entry, another IP's entry or an expired one: relaying denied") {
+  PopFixture f;
+  SECTION("no entry") {}
+  SECTION("another IP's entry") { f.allow("192.0.2.8", ::time(nullptr) + 1200); }
+  SECTION("expired entry") { f.allow("192.0.2.7", ::time(nullptr) - 1); }
+  SECTION("malformed entry") { f.dir.write("relay/192.0.2.7", "99999999999 garbage\n"); }
+  Dialogue d(f.config);
+  ehlo_mail(d);
+  CHECK(d.cmd("RCPT TO:<user@remote.test>") == "550 Relaying denied.");
+  CHECK(d.cmd("RCPT TO:<alice@example.test>") == "250 2.1.5 Ok");  // our own domains as ever
+}
+
+TEST_CASE("smtpd: without POPBEFORESMTP the relay db is not consulted") {
+  PopFixture f;
+  f.config.pop_before_smtp = false;  // submission and SMTPS: SMTP AUTH, never the relay db
+  f.allow("192.0.2.7", ::time(nullptr) + 1200);
+  Dialogue d(f.config);
+  ehlo_mail(d);
+  CHECK(d.cmd("RCPT TO:<user@remote.test>") == "550 Relaying denied.");
+}
+
+TEST_CASE("smtpd: an unreadable relay db is logged and never opens the relay") {
+  PopFixture f;
+  f.dir.write("not-a-dir", "x");
+  f.config.relay_dir = (f.dir.path() / "not-a-dir").string();
+  Dialogue d(f.config);
+  ehlo_mail(d);
+  CHECK(d.cmd("RCPT TO:<user@remote.test>") == "550 Relaying denied.");
+  CHECK(d.cmd("NOOP") == "250 2.0.0 Ok");  // the session goes on
+}
+
+TEST_CASE("smtpd: the relay db is asked once per connection, at the first relayed recipient") {
+  PopFixture f;
+  Dialogue d(f.config);
+  ehlo_mail(d);
+  // Written after the greeting: the lookup waits for the first recipient that needs it.
+  f.allow("192.0.2.7", ::time(nullptr) + 1200);
+  CHECK(d.cmd("RCPT TO:<user@remote.test>") == "250 2.1.5 Ok");
+  REQUIRE(RelayDb(f.config.relay_dir).purge(::time(nullptr) + 2000));
+  CHECK(d.cmd("RCPT TO:<other@remote.test>") == "250 2.1.5 Ok");  // the answer holds for the connection
+}
+
+TEST_CASE("smtpd: a POP-before-SMTP client's message is queued") {
+  PopFixture f;
+  f.allow("192.0.2.7", ::time(nullptr) + 1200);
+  Dialogue d(f.config);
+  ehlo_mail(d);
+  CHECK(d.cmd("RCPT TO:<user@remote.test>") == "250 2.1.5 Ok");
+  CHECK(d.cmd("DATA").starts_with("354 "));
+  d.send("Subject: hi\r\n\r\nhello\r\n.\r\n");
+  CHECK(d.reply().starts_with("250 2.0.0 Ok: queued as "));
 }

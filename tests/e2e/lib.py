@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = REPO / "build" / "bin"
+BIN = Path(os.environ.get("TIKIMAIL_BIN") or REPO / "build" / "bin")  # TIKIMAIL_BIN: another build
 OUTSIDE_IP = "127.0.0.2"
 RELAY_IP = "127.0.0.1"
 IS_ROOT = os.geteuid() == 0
@@ -47,6 +47,7 @@ class Installation:
     def __init__(self, domains=("example.test",), accounts=("alice@example.test", "bob@example.test"),
                  control=None, start_services=True):
         self.port = free_port()
+        self.pop3_port = free_port()
         self.domains = domains
         self.accounts = {a: f"pw-{a.split('@')[0]}-{os.getpid()}" for a in accounts}
         self.control = dict(control or {})
@@ -59,7 +60,8 @@ class Installation:
     def setup(self):
         self.prefix = Path(tempfile.mkdtemp(prefix="tikimail-e2e-"))
         os.chmod(self.prefix, 0o755)  # the service users must be able to enter it
-        env = dict(os.environ, LISTEN_IP="127.0.0.1", PORT_SMTP=str(self.port), SRC_BIN=str(BIN))
+        env = dict(os.environ, LISTEN_IP="127.0.0.1", PORT_SMTP=str(self.port), PORT_POP3=str(self.pop3_port),
+                   SRC_BIN=str(BIN))
         subprocess.run(["sh", str(REPO / "scripts" / "install.sh"), str(self.prefix)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         self.write_control("me", "mx.example.test")
@@ -90,6 +92,7 @@ class Installation:
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          start_new_session=True)
         wait_until(self._port_open, timeout=15, what=f"smtpd on port {self.port}")
+        wait_until(lambda: self._answers(self.pop3_port, b"+OK"), timeout=15, what=f"pop3d on {self.pop3_port}")
         wait_until(lambda: self.service_pid("deliver"), timeout=15, what="deliver running")
 
     def stop(self):
@@ -112,10 +115,14 @@ class Installation:
                 pass
 
     def _port_open(self):
+        return self._answers(self.port, b"220")
+
+    @staticmethod
+    def _answers(port, greeting):
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
                 s.settimeout(2)
-                return s.recv(100).startswith(b"220")
+                return s.recv(100).startswith(greeting)
         except OSError:
             return False
 

@@ -1,0 +1,71 @@
+// pop3d/checkpassword_main.cpp: the checkpassword stage: verify the credentials on fd 3,
+// open POP before SMTP, become vmail in the account's Maildir and exec the session
+// (pop3d/README.md). Exit 1 wrong, 2 misuse, 111 temporary; otherwise the session's code.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include "common/accounts.h"
+#include "common/apop_seal.h"
+#include "common/control.h"
+#include "common/log.h"
+#include "pop3d/checkpassword.h"
+#include "pop3d/handoff.h"
+
+using namespace tikimail;
+
+int main(int argc, char** argv) try {
+  Log log("checkpassword");
+  if (argc < 2) {
+    log.fatal("usage: checkpassword program [args...]");
+    return kCheckMisuse;
+  }
+  auto credentials = read_credentials(3);
+  if (!credentials) {
+    log.fatal("{}", credentials.error().message());
+    return kCheckMisuse;
+  }
+  std::vector<std::string> next(argv + 1, argv + argc);
+  next[0] = resolve_program(next[0], std::filesystem::current_path().string());  // we chdir below
+  const char* env_ip = std::getenv("TCPREMOTEIP");
+  std::string ip = env_ip ? env_ip : "unknown";
+  const char* method = credentials->method() == LoginMethod::kApop ? "apop" : "pass";
+  LoginCheck check{Verdict::kTemporary, "", ""};
+  // One log line per attempt, never with the password or digest; returns `code`.
+  auto logged = [&](int code, std::string_view detail) {
+    std::string account = check.address.empty() ? log_safe(credentials->user, 254) : check.address;
+    const char* result = code == 0 ? "ok" : code == kCheckWrong ? "fail" : "temp";
+    log.info("login account={} ip={} method={} result={} {}", account, log_safe(ip, 64), method, result, detail);
+    return code;
+  };
+
+  if (Status s = enter_home(); !s) return logged(kCheckTemporary, "why=" + s.message());
+  auto accounts = load_accounts("users/accounts");
+  if (!accounts) return logged(kCheckTemporary, "why=" + accounts.error().message());
+  check = check_login(*credentials, *accounts, kApopKeyPath);
+  if (check.verdict == Verdict::kWrong) return logged(kCheckWrong, "why=" + check.why);
+  if (check.verdict == Verdict::kTemporary) return logged(kCheckTemporary, "why=" + check.why);
+
+  auto policy = RelayPolicy::load();
+  if (!policy) return logged(kCheckTemporary, "why=" + policy.error().message());
+  std::string relay = open_relay(*policy, ip, check.address, std::getenv("POP3S") != nullptr, ::time(nullptr), log);
+  if (Status s = become_mailbox_owner(); !s) return logged(kCheckTemporary, "why=" + s.message());
+  auto maildir = enter_maildir(check.address);
+  if (!maildir) return logged(kCheckTemporary, "why=" + maildir.error().message());
+  if (::setenv("USER", check.address.c_str(), 1) != 0 || ::setenv("HOME", maildir->c_str(), 1) != 0)
+    return logged(kCheckTemporary, "why=setenv");
+  logged(0, "relay=" + relay);
+
+  std::vector<char*> args;
+  for (auto& a : next) args.push_back(a.data());
+  args.push_back(nullptr);
+  ::execvp(args[0], args.data());
+  log.fatal("exec {}: {}", next[0], std::strerror(errno));
+  return kCheckTemporary;
+} catch (...) {
+  return kCheckTemporary;  // a bug or out of memory: pop3d answers [SYS/TEMP]
+}
