@@ -74,6 +74,8 @@ if running; then
   # install.sh may have put new programs in run/bin: restart the services onto them.
   say "runsvdir already running (pid $(cat "$pidfile")); restarting the services"
   for service in "$prefix"/service/*/; do
+    # A service new in this install has no runsv yet: runsvdir starts it within 5 s.
+    [ -e "${service}supervise/ok" ] || continue
     sv -w 10 restart "${service%/}" >/dev/null || say "warning: sv restart ${service%/} failed" >&2
   done
 else
