@@ -13,7 +13,7 @@
 #include "common/address.h"
 #include "common/fd.h"
 #include "common/queue_proto.h"
-#include "deliver/done_file.h"
+#include "common/done_file.h"
 #include "deliver/local.h"
 
 namespace tikimail {

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <memory>
 
+#include "common/done_file.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/queue_proto.h"
@@ -77,19 +78,6 @@ bool read_entry(const std::string& queue_dir, const std::string& id, ListedEntry
 }
 
 }  // namespace
-
-std::vector<bool> parse_done(std::string_view text, size_t count) {
-  std::vector<bool> done(count, false);
-  for (size_t nl = text.find('\n'); nl != std::string_view::npos; nl = text.find('\n')) {
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl + 1);
-    size_t index = 0;
-    auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), index);
-    if (line.empty() || ec != std::errc() || end != line.data() + line.size()) continue;
-    if (index < count) done[index] = true;
-  }
-  return done;
-}
 
 Result<std::vector<ListedEntry>> list_queue(const std::string& queue_dir) {
   auto ids = todo_ids(queue_dir + "/todo");

@@ -26,11 +26,6 @@ struct ListedEntry {
   std::string problem;   // empty, or why the entry could not be read whole
 };
 
-// The finished recipient indexes of the text of done/<id> (one decimal index a line, as
-// deliver writes it): element i true when i is listed. A torn last line (no newline), a line
-// that is not a number, or an index not below `count` is ignored.
-std::vector<bool> parse_done(std::string_view text, size_t count);
-
 // The entries of `queue_dir`/todo, sorted by id (oldest first). An entry that vanishes while
 // it is read (deliver finished it) is skipped; one that cannot be read is listed with its
 // `problem` set. Error only when todo/ itself cannot be read.

@@ -1,6 +1,8 @@
 // queue/queue_list_test.cpp: what mailq reads from a real queue directory and how it prints it.
 #include "queue/queue_list.h"
 
+#include "common/done_file.h"
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 

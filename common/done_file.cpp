@@ -1,5 +1,5 @@
-// deliver/done_file.cpp: reading and appending queue/done/<id>.
-#include "deliver/done_file.h"
+// common/done_file.cpp: reading and appending queue/done/<id>.
+#include "common/done_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,16 +19,19 @@ constexpr size_t kMaxDoneFile = 16 * 1024 * 1024;
 }  // namespace
 
 Result<std::vector<bool>> read_done(const std::string& path, size_t rcpt_count) {
-  std::vector<bool> done(rcpt_count, false);
   auto text = read_file(path, kMaxDoneFile);
   if (!text) {
-    if (text.error().errno_value() == ENOENT) return done;
+    if (text.error().errno_value() == ENOENT) return std::vector<bool>(rcpt_count, false);
     return text.error();
   }
-  std::string_view rest = *text;
-  for (size_t nl = rest.find('\n'); nl != std::string_view::npos; nl = rest.find('\n')) {
-    std::string_view line = rest.substr(0, nl);
-    rest.remove_prefix(nl + 1);
+  return parse_done(*text, rcpt_count);
+}
+
+std::vector<bool> parse_done(std::string_view text, size_t rcpt_count) {
+  std::vector<bool> done(rcpt_count, false);
+  for (size_t nl = text.find('\n'); nl != std::string_view::npos; nl = text.find('\n')) {
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
     size_t index = 0;
     auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), index);
     if (line.empty() || ec != std::errc() || end != line.data() + line.size()) continue;

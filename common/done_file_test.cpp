@@ -1,5 +1,5 @@
 // deliver/done_file_test.cpp: the per-recipient record of an entry.
-#include "deliver/done_file.h"
+#include "common/done_file.h"
 
 #include <sys/stat.h>
 
