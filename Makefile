@@ -27,7 +27,7 @@ LDFLAGS := $(SANFLAGS)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # Each folder is one program (its main.cpp); a second program of a folder is name_main.cpp.
-FOLDERS := smtpd queue deliver mailpasswd pop3d relayctl
+FOLDERS := smtpd queue deliver mailpasswd pop3d relayctl tlsd
 SECOND := sendmail:queue mailq:queue checkpassword:pop3d pop3d-session:pop3d
 # Stores other programs link (DESIGN section 2): program -> folders whose library it needs.
 LIBS_smtpd := relayctl

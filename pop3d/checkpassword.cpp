@@ -98,6 +98,13 @@ LoginCheck check_login(const Credentials& c, const std::vector<Account>& account
   return check_pass(c, account);
 }
 
+std::optional<std::string> smtp_auth_method(const char* authservice, const char* authmech) {
+  if (authservice == nullptr || std::string_view(authservice) != "smtp") return std::nullopt;
+  std::string mech = authmech == nullptr ? "" : ascii_lower(authmech);
+  if (mech == "plain" || mech == "login") return "smtp-" + mech;
+  return std::string("smtp");
+}
+
 Result<RelayPolicy> RelayPolicy::load() {
   RelayPolicy p;
   auto window = read_relay_window("control/relaywindow");

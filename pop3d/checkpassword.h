@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ctime>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,12 @@ struct LoginCheck {
 // the key file cannot be read, a secret that does not open, MD5 unavailable.
 LoginCheck check_login(const Credentials& credentials, const std::vector<Account>& accounts,
                        const std::string& apop_key_path);
+
+// The verify-only mode for SMTP AUTH: smtpd runs checkpassword with AUTHSERVICE=smtp and
+// AUTHMECH=PLAIN|LOGIN. Returns the log's method ("smtp-plain", "smtp-login", "smtp" for
+// another or no AUTHMECH) when `authservice` is "smtp"; nothing otherwise (the POP3 stage).
+// In that mode checkpassword only checks and exits 0, 1 or 111 (pop3d/README.md).
+std::optional<std::string> smtp_auth_method(const char* authservice, const char* authmech);
 
 // What the control files say about POP before SMTP (seed S4).
 struct RelayPolicy {

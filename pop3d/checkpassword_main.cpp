@@ -1,6 +1,7 @@
 // pop3d/checkpassword_main.cpp: the checkpassword stage: verify the credentials on fd 3,
 // open POP before SMTP, become vmail in the account's Maildir and exec the session
 // (pop3d/README.md). Exit 1 wrong, 2 misuse, 111 temporary; otherwise the session's code.
+// With AUTHSERVICE=smtp (smtpd's SMTP AUTH) it only verifies: exit 0, 1, 2 or 111.
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,7 +21,9 @@ using namespace tikimail;
 
 int main(int argc, char** argv) try {
   Log log("checkpassword");
-  if (argc < 2) {
+  // SMTP AUTH: verify only. No relay entry, no uid switch, no Maildir, no exec.
+  std::optional<std::string> smtp_method = smtp_auth_method(std::getenv("AUTHSERVICE"), std::getenv("AUTHMECH"));
+  if (argc < 2 && !smtp_method) {
     log.fatal("usage: checkpassword program [args...]");
     return kCheckMisuse;
   }
@@ -29,17 +32,22 @@ int main(int argc, char** argv) try {
     log.fatal("{}", credentials.error().message());
     return kCheckMisuse;
   }
+  if (smtp_method && credentials->method() == LoginMethod::kApop) {
+    log.fatal("AUTHSERVICE=smtp takes no APOP timestamp");
+    return kCheckMisuse;
+  }
   std::vector<std::string> next(argv + 1, argv + argc);
-  next[0] = resolve_program(next[0], std::filesystem::current_path().string());  // we chdir below
+  if (!smtp_method) next[0] = resolve_program(next[0], std::filesystem::current_path().string());  // we chdir below
   const char* env_ip = std::getenv("TCPREMOTEIP");
   std::string ip = env_ip ? env_ip : "unknown";
-  const char* method = credentials->method() == LoginMethod::kApop ? "apop" : "pass";
+  std::string method = smtp_method ? *smtp_method : credentials->method() == LoginMethod::kApop ? "apop" : "pass";
   LoginCheck check{Verdict::kTemporary, "", ""};
   // One log line per attempt, never with the password or digest; returns `code`.
   auto logged = [&](int code, std::string_view detail) {
     std::string account = check.address.empty() ? log_safe(credentials->user, 254) : check.address;
     const char* result = code == 0 ? "ok" : code == kCheckWrong ? "fail" : "temp";
-    log.info("login account={} ip={} method={} result={} {}", account, log_safe(ip, 64), method, result, detail);
+    log.info("login account={} ip={} method={} result={}{}{}", account, log_safe(ip, 64), method, result,
+             detail.empty() ? "" : " ", detail);
     return code;
   };
 
@@ -49,6 +57,7 @@ int main(int argc, char** argv) try {
   check = check_login(*credentials, *accounts, kApopKeyPath);
   if (check.verdict == Verdict::kWrong) return logged(kCheckWrong, "why=" + check.why);
   if (check.verdict == Verdict::kTemporary) return logged(kCheckTemporary, "why=" + check.why);
+  if (smtp_method) return logged(0, "");
 
   auto policy = RelayPolicy::load();
   if (!policy) return logged(kCheckTemporary, "why=" + policy.error().message());

@@ -174,3 +174,21 @@ TEST_CASE("checkpassword: the session starts in the account's Maildir, which mus
   CHECK(*entered == std::filesystem::canonical(dir.path() / "mail/example.test/bob/Maildir").string());
   CHECK(std::filesystem::exists("new"));
 }
+
+TEST_CASE("checkpassword: AUTHSERVICE=smtp selects the verify-only mode and names the mechanism") {
+  CHECK_FALSE(smtp_auth_method(nullptr, nullptr));
+  CHECK_FALSE(smtp_auth_method("pop3", "PLAIN"));
+  CHECK_FALSE(smtp_auth_method("SMTP ", nullptr));
+  CHECK(smtp_auth_method("smtp", "PLAIN") == "smtp-plain");
+  CHECK(smtp_auth_method("smtp", "login") == "smtp-login");
+  CHECK(smtp_auth_method("smtp", "CRAM-MD5") == "smtp");
+  CHECK(smtp_auth_method("smtp", nullptr) == "smtp");
+}
+
+TEST_CASE("checkpassword: SMTP AUTH credentials (no timestamp) are checked like USER/PASS") {
+  Prefix p;
+  CHECK(p.check(creds("alice@example.test", "alice pw")).verdict == Verdict::kOk);
+  CHECK(p.check(creds("BOB@example.test", "bob pw")).verdict == Verdict::kOk);
+  CHECK(p.check(creds("bob@example.test", "alice pw")).verdict == Verdict::kWrong);
+  CHECK(p.check(creds("carol@example.test", "x")).verdict == Verdict::kWrong);
+}

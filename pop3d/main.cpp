@@ -10,6 +10,7 @@
 #include "common/control.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/starttls.h"
 #include "pop3d/apop.h"
 #include "pop3d/handoff.h"
 #include "pop3d/prelogin.h"
@@ -36,7 +37,7 @@ int main(int argc, char** argv) try {
     (void)write_all(1, std::string(pop3::kUnavailable) + "\r\n");
     return 111;
   }
-  auto config = PreloginConfig::load(std::getenv("POP3S") != nullptr);
+  auto config = PreloginConfig::load();
   if (!config) {
     log.fatal("cannot read configuration: {}", config.error().message());
     (void)write_all(1, std::string(pop3::kUnavailable) + "\r\n");
@@ -49,8 +50,15 @@ int main(int argc, char** argv) try {
   auto authenticate = [&chain](std::string_view user, std::string_view password, std::string_view timestamp) {
     return run_checkpassword(chain, user, password, timestamp);
   };
+  // TLS (tlsd/README.md): on already in implicit mode (995 sets POP3S, tlsd sets TLS); STLS
+  // is offered only when tlsd gave us its control fd.
+  PreloginTls tls;
+  tls.on = std::getenv("TLS") != nullptr || std::getenv("POP3S") != nullptr;
+  if (auto ctl = tls_control_fd(); ctl && !tls.on) {
+    tls.start = [fd = *ctl, timeout = config->timeout] { return start_tls(fd, static_cast<int>(timeout)); };
+  }
   Prelogin prelogin(*config, 0, 1, authenticate, apop_timestamp(::getpid(), ::time(nullptr), config->me),
-                    ip ? ip : "unknown", log);
+                    ip ? ip : "unknown", log, std::move(tls));
   return prelogin.run();
 } catch (...) {
   return 111;  // a bug or out of memory: the client sees the connection drop

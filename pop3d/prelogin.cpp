@@ -44,7 +44,7 @@ std::optional<long> min_login_delay(const LoginPolicy& policy, bool tls) {
   return smallest;
 }
 
-Result<PreloginConfig> PreloginConfig::load(bool tls) {
+Result<PreloginConfig> PreloginConfig::load() {
   PreloginConfig c;
   c.me = local_hostname();
   c.apop = ::access("users/apop-enabled", F_OK) == 0;
@@ -53,13 +53,14 @@ Result<PreloginConfig> PreloginConfig::load(bool tls) {
   c.timeout = *timeout == 0 ? 120 : static_cast<long>(std::min<uint64_t>(*timeout, 86400));
   auto policy = LoginPolicy::load("control/pop3loginpolicy");
   if (!policy) return policy.error();
-  c.login_delay = min_login_delay(*policy, tls);
+  c.login_delay = min_login_delay(*policy, false);
+  c.tls_login_delay = min_login_delay(*policy, true);  // STLS may turn a plain session into a TLS one
   return c;
 }
 
 const Prelogin::Command Prelogin::kCommands[] = {
     {"USER", &Prelogin::user}, {"PASS", &Prelogin::pass}, {"APOP", &Prelogin::apop},
-    {"CAPA", &Prelogin::capa}, {"QUIT", &Prelogin::quit},
+    {"CAPA", &Prelogin::capa}, {"STLS", &Prelogin::stls}, {"QUIT", &Prelogin::quit},
     // RFC 1939: the TRANSACTION state's commands (NOOP included) are not valid before login.
     {"STAT", &Prelogin::not_yet}, {"LIST", &Prelogin::not_yet}, {"RETR", &Prelogin::not_yet},
     {"DELE", &Prelogin::not_yet}, {"NOOP", &Prelogin::not_yet}, {"RSET", &Prelogin::not_yet},
@@ -67,14 +68,17 @@ const Prelogin::Command Prelogin::kCommands[] = {
 };
 
 Prelogin::Prelogin(const PreloginConfig& config, int in_fd, int out_fd, Authenticate authenticate,
-                   std::string timestamp, std::string client_ip, const Log& log)
+                   std::string timestamp, std::string client_ip, const Log& log, PreloginTls tls)
     : config_(config),
       authenticate_(std::move(authenticate)),
       timestamp_(std::move(timestamp)),
       client_ip_(std::move(client_ip)),
       log_(log),
       in_(in_fd),
-      out_(out_fd) {}
+      out_(out_fd),
+      tls_(std::move(tls)) {
+  if (tls_.on) tls_.start = nullptr;  // RFC 2595 section 4: no STLS once TLS is on
+}
 
 std::string Prelogin::greeting() const {
   if (!config_.apop) return std::string(kGreeting);
@@ -83,7 +87,9 @@ std::string Prelogin::greeting() const {
 
 std::string Prelogin::capabilities() const {
   std::string out = "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE NEVER\r\n";
-  if (config_.login_delay) out += fmt::format("LOGIN-DELAY {}\r\n", *config_.login_delay);
+  if (tls_.start) out += "STLS\r\n";  // only in tlsd's on-request mode, before TLS is on
+  const auto& delay = tls_.on ? config_.tls_login_delay : config_.login_delay;
+  if (delay) out += fmt::format("LOGIN-DELAY {}\r\n", *delay);
   out += "IMPLEMENTATION tikimail\r\n";
   return out;
 }
@@ -148,6 +154,29 @@ Prelogin::Next Prelogin::apop(std::string_view arg) {
 
 Prelogin::Next Prelogin::capa(std::string_view) {
   send(fmt::format("{}\r\n{}.", kCapaHead, capabilities()));
+  return Next::kContinue;
+}
+
+// RFC 2595 section 4: STLS only in the AUTHORIZATION state, once, and (our rule) before USER,
+// so that no name given in plaintext is carried into the TLS session.
+Prelogin::Next Prelogin::stls(std::string_view arg) {
+  if (tls_.on) return bad(kTlsActive);
+  if (!tls_.start) return bad(kNoStls);
+  if (!arg.empty()) return bad(kStlsSyntax);
+  if (user_) return bad(kStlsAfterUser);
+  if (!send(kStlsGo)) return Next::kClose;
+  // Nothing buffered to discard (CVE-2011-0411): CommandReader takes exactly the bytes up to
+  // the LF of each command and none after it, so whatever the client pipelined behind STLS is
+  // still in the socket, where tlsd reads it as the start of the handshake, which fails.
+  auto info = tls_.start();
+  if (!info) {
+    log_.info("stls failed ip={} why={}", client_ip_, log_safe(info.error().message()));
+    return Next::kClose;  // the client is gone or does not speak TLS: exit 1
+  }
+  log_.info("stls ip={} version={} cipher={}", client_ip_, info->version, info->cipher);
+  tls_.on = true;
+  tls_.start = nullptr;
+  user_.reset();  // RFC 2595 section 4: forget what the client said before the handshake
   return Next::kContinue;
 }
 

@@ -1,6 +1,7 @@
-// pop3d/prelogin.h: the AUTHORIZATION state of RFC 1939 (with CAPA, RFC 2449): greeting,
-// USER/PASS, APOP, CAPA, QUIT; the credentials go to the checkpassword stage through an
-// injected function (pop3d/handoff.h in the program, a fake in tests).
+// pop3d/prelogin.h: the AUTHORIZATION state of RFC 1939 (with CAPA, RFC 2449, and STLS, RFC
+// 2595): greeting, USER/PASS, APOP, CAPA, STLS, QUIT; the credentials go to the checkpassword
+// stage and the TLS handshake to tlsd through injected functions (pop3d/handoff.h and
+// common/starttls.h in the program, fakes in tests).
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 
 #include "common/lineio.h"
 #include "common/log.h"
+#include "common/starttls.h"
 #include "common/status.h"
 #include "pop3d/command_reader.h"
 #include "pop3d/handoff.h"
@@ -29,11 +31,11 @@ struct PreloginConfig {
   std::string me = "localhost";           // control/me (the APOP timestamp's host)
   bool apop = false;                      // users/apop-enabled exists: some account has APOP on
   long timeout = 120;                     // control/timeoutpop3d, seconds without a command (seed S10)
-  std::optional<long> login_delay;        // smallest interval in control/pop3loginpolicy (S11)
+  std::optional<long> login_delay;        // smallest interval of the plain rules of
+  std::optional<long> tls_login_delay;    // control/pop3loginpolicy, and of its tls rules (S11)
   std::chrono::milliseconds failure_delay{2000};  // after each failed login
 
-  // `tls`: the session is POP3S (env POP3S), which picks the tls rules of the login policy.
-  static Result<PreloginConfig> load(bool tls);
+  static Result<PreloginConfig> load();
 };
 
 // The smallest non-zero interval among the policy's rules for this kind of session (tls or
@@ -45,19 +47,30 @@ std::optional<long> min_login_delay(const LoginPolicy& policy, bool tls);
 using Authenticate =
     std::function<AuthOutcome(std::string_view user, std::string_view password, std::string_view timestamp)>;
 
+// Asks tlsd for the handshake (common/starttls.h start_tls) once the go-ahead is sent; on
+// success fds 0 and 1 carry the TLS connection and TLS is set in the environment.
+using StartTls = std::function<Result<TlsInfo>()>;
+
+// The connection's TLS state when pop3d starts (tlsd/README.md).
+struct PreloginTls {
+  bool on = false;  // implicit TLS (POP3S, port 995) or TLS already on: no STLS
+  StartTls start;   // set only in tlsd's on-request mode (a control fd): STLS is offered
+};
+
 class Prelogin {
  public:
   // The fds are borrowed. `timestamp` is the greeting's "<pid.time@host>", used only when
   // config.apop is set.
   Prelogin(const PreloginConfig& config, int in_fd, int out_fd, Authenticate authenticate, std::string timestamp,
-           std::string client_ip, const Log& log);
+           std::string client_ip, const Log& log, PreloginTls tls = {});
 
   // Greets and serves commands until QUIT, a login the session stage took over, too many
   // failures or bad commands, EOF or the idle deadline. Exit code: 0 after QUIT or after the
   // session; 1 client gone, timed out, or closed for too many failures or bad commands.
   int run();
 
-  // The greeting line without CRLF, and the CAPA reply's capability lines.
+  // The greeting line without CRLF, and the CAPA reply's capability lines (STLS only while
+  // it can be used; LOGIN-DELAY for the kind of session this is now, plain or TLS).
   std::string greeting() const;
   std::string capabilities() const;
 
@@ -74,6 +87,7 @@ class Prelogin {
   Next pass(std::string_view arg);
   Next apop(std::string_view arg);
   Next capa(std::string_view arg);
+  Next stls(std::string_view arg);
   Next quit(std::string_view arg);
   Next not_yet(std::string_view arg);
 
@@ -88,6 +102,7 @@ class Prelogin {
   const Log& log_;
   CommandReader in_;
   LineWriter out_;
+  PreloginTls tls_;
   std::optional<std::string> user_;  // after USER, until PASS
   int failures_ = 0;
   int bad_commands_ = 0;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <mutex>
 #include <thread>
@@ -51,9 +52,40 @@ struct FakeChain {
   }
 };
 
+// The fake tlsd: `start` records the bytes the client had sent after STLS (pop3d must have
+// left them in the socket, for tlsd to read as the handshake) and then succeeds or fails;
+// on success it sends kHandshake, standing for the server's half of the handshake, which a
+// client waits for before it sends anything more, and the "TLS" connection is the same socket.
+constexpr std::string_view kHandshake = "<fake handshake done>";
+
+struct FakeTls {
+  bool on = false;      // implicit TLS
+  bool offered = true;  // a control fd exists
+  bool succeed = true;
+  std::atomic<int> starts = 0;
+  int fd = -1;
+  std::string left;  // read it only after the dialogue's thread has ended
+  PreloginTls make() {
+    PreloginTls tls;
+    tls.on = on;
+    if (offered) {
+      tls.start = [this]() -> Result<TlsInfo> {
+        ++starts;
+        char buf[256];
+        ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) left.assign(buf, static_cast<size_t>(n));
+        if (!succeed) return Status::permanent("handshake failed");
+        if (!write_all(fd, std::string(kHandshake) + "\r\n")) return Status::permanent("client gone");
+        return TlsInfo{"TLSv1.3", "TLS_AES_256_GCM_SHA384"};
+      };
+    }
+    return tls;
+  }
+};
+
 class Dialogue {
  public:
-  explicit Dialogue(PreloginConfig config, FakeChain& chain) : config_(std::move(config)) {
+  explicit Dialogue(PreloginConfig config, FakeChain& chain, FakeTls* tls = nullptr) : config_(std::move(config)) {
     ::signal(SIGPIPE, SIG_IGN);
     config_.failure_delay = std::chrono::milliseconds(0);
     int fds[2];
@@ -61,8 +93,9 @@ class Dialogue {
     server_ = Fd(fds[0]);
     client_ = Fd(fds[1]);
     chain.fd = server_.get();
+    if (tls != nullptr) tls->fd = server_.get();
     prelogin_ = std::make_unique<Prelogin>(config_, server_.get(), server_.get(), chain.fn(), std::string(kStamp),
-                                           "192.0.2.7", log_);
+                                           "192.0.2.7", log_, tls != nullptr ? tls->make() : PreloginTls{});
     thread_ = std::thread([this] {
       exit_code_ = prelogin_->run();
       ::shutdown(server_.get(), SHUT_RDWR);
@@ -209,13 +242,80 @@ TEST_CASE("pop3d: before login, transaction commands and unknown ones are -ERR")
   CHECK(d.cmd("STAT") == kNotYet);
   CHECK(d.cmd("RETR 1") == kNotYet);
   CHECK(d.cmd("HELO x") == kUnknownCommand);
-  CHECK(d.cmd("STLS") == kUnknownCommand);
+  CHECK(d.cmd("STLS") == kNoStls);  // no tlsd control fd
   CHECK(d.cmd("PASS x") == kNeedUser);
   CHECK(d.cmd("USER") == kUserSyntax);
   CHECK(d.cmd("USER a b") == kUserSyntax);
   CHECK(d.cmd("quit") == kBye);
   CHECK(d.exit_code() == 0);
   CHECK(chain.attempts.empty());
+}
+
+TEST_CASE("pop3d: CAPA lists STLS only with tlsd's control fd and before TLS is on") {
+  FakeChain chain;
+  Dialogue plain(config(), chain);
+  CHECK(plain.cmd("CAPA") == kCapaHead);
+  CHECK(plain.body().find("STLS") == std::string::npos);
+
+  FakeTls offered;
+  Dialogue on_request(config(), chain, &offered);
+  CHECK(on_request.cmd("CAPA") == kCapaHead);
+  CHECK(on_request.body() ==
+        "TOP\nUIDL\nUSER\nRESP-CODES\nAUTH-RESP-CODE\nPIPELINING\nEXPIRE NEVER\nSTLS\nIMPLEMENTATION tikimail\n");
+
+  FakeTls implicit;
+  implicit.on = true;  // 995: even with a control fd (which tlsd does not give) no STLS
+  Dialogue pop3s(config(), chain, &implicit);
+  CHECK(pop3s.cmd("CAPA") == kCapaHead);
+  CHECK(pop3s.body().find("STLS") == std::string::npos);
+  CHECK(pop3s.cmd("STLS") == kTlsActive);
+  CHECK(implicit.starts == 0);
+}
+
+TEST_CASE("pop3d: STLS starts TLS, then the dialogue goes on in AUTHORIZATION without STLS") {
+  FakeChain chain;
+  FakeTls tls;
+  auto c = config();
+  c.login_delay = 300;
+  c.tls_login_delay = 600;
+  Dialogue d(c, chain, &tls);
+  CHECK(d.cmd("STLS extra") == kStlsSyntax);
+  CHECK(d.cmd("STLS") == kStlsGo);
+  CHECK(d.line() == kHandshake);  // as a client does, wait for the handshake before speaking
+  CHECK(tls.starts == 1);
+  CHECK(d.cmd("CAPA") == kCapaHead);
+  std::string capa = d.body();
+  CHECK(capa.find("STLS") == std::string::npos);
+  CHECK(capa.find("LOGIN-DELAY 600\n") != std::string::npos);  // now a TLS session: tls rules
+  CHECK(d.cmd("STLS") == kTlsActive);
+  CHECK(tls.starts == 1);
+  CHECK(d.cmd("USER bob@example.test") == kUserOk);
+  CHECK(d.cmd("PASS right pw") == "+OK session");
+  CHECK(d.exit_code() == 0);
+}
+
+TEST_CASE("pop3d: STLS after USER is refused, and the USER still needs its PASS") {
+  FakeChain chain;
+  FakeTls tls;
+  Dialogue d(config(), chain, &tls);
+  CHECK(d.cmd("USER bob@example.test") == kUserOk);
+  CHECK(d.cmd("STLS") == kStlsAfterUser);
+  CHECK(tls.starts == 0);
+  CHECK(d.cmd("PASS right pw") == "+OK session");
+  CHECK(d.exit_code() == 0);
+}
+
+TEST_CASE("pop3d: bytes pipelined behind STLS are left to tlsd, never answered in plaintext") {
+  FakeChain chain;
+  FakeTls tls;
+  tls.succeed = false;  // tlsd reads "CAPA\r\n" as a ClientHello: the handshake fails
+  Dialogue d(config(), chain, &tls);
+  d.send("STLS\r\nCAPA\r\n");
+  CHECK(d.line() == kStlsGo);
+  CHECK(d.closed());  // no capability list, nothing at all after the go-ahead
+  CHECK(d.exit_code() == 1);
+  CHECK(tls.starts == 1);
+  CHECK(tls.left == "CAPA\r\n");
 }
 
 TEST_CASE("pop3d: a line over 255 octets is refused; ten bad commands close the connection") {
@@ -261,18 +361,19 @@ TEST_CASE("pop3d: the command reader takes one byte at a time from a pipe") {
 TEST_CASE("pop3d: configuration defaults, and LOGIN-DELAY from the policy's smallest interval") {
   TempDir dir;
   ScopedChdir cd(dir.path());
-  auto c = PreloginConfig::load(false);
+  auto c = PreloginConfig::load();
   REQUIRE(c);
   CHECK(c->timeout == 120);
   CHECK_FALSE(c->apop);
   CHECK_FALSE(c->login_delay);
+  CHECK_FALSE(c->tls_login_delay);
   dir.write("control/timeoutpop3d", "30\n");
   dir.write("users/apop-enabled", "");
   dir.write("control/pop3loginpolicy", "# seed S11\nplain 0 300\nplain 50M 900\ntls 0 600\n");
-  auto d = PreloginConfig::load(false);
+  auto d = PreloginConfig::load();
   REQUIRE(d);
   CHECK(d->timeout == 30);
   CHECK(d->apop);
   CHECK(d->login_delay == 300);
-  CHECK(PreloginConfig::load(true)->login_delay == 600);
+  CHECK(d->tls_login_delay == 600);
 }

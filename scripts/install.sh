@@ -1,20 +1,27 @@
 #!/bin/sh
 # scripts/install.sh PREFIX: lay out a tikimail installation (DESIGN section 5) under PREFIX.
 #
-#   bin/ control/ users/ queue/{tmp,mess,todo,done} queue/trigger mail/ relay/ service/ log/
+#   bin/ control/ control/tls/ users/ queue/{tmp,mess,todo,done} queue/trigger mail/ relay/
+#   service/ log/
 #
 # Idempotent: a second run updates the programs and the service run files, rebuilds
-# control/tcp.smtp.cdb, and never overwrites an existing control file or the accounts.
+# control/tcp.smtp.cdb, and never overwrites an existing control file, certificate or the
+# accounts. The certificate (control/tls/cert.pem, key.pem) is the administrator's (INSTALL).
 #
 # Environment:
-#   SRC_BIN     directory of the built programs (default: <repo>/build/bin)
-#   LISTEN_IP   address smtpd listens on (default 0: every address)
-#   PORT_SMTP   port smtpd listens on (default 25)
-#   PORT_POP3   port pop3d listens on (default 110)
+#   SRC_BIN          directory of the built programs (default: <repo>/build/bin)
+#   LISTEN_IP        address every service listens on (default 0: every address)
+#   PORT_SMTP        SMTP, the MX port: STARTTLS offered, POP before SMTP (default 25)
+#   PORT_SUBMISSION  submission: STARTTLS, then SMTP AUTH (default 587)
+#   PORT_SMTPS       submission over implicit TLS (default 465)
+#   PORT_POP3        POP3 with STLS (default 110)
+#   PORT_POP3S       POP3 over implicit TLS (default 995)
 #
-# Run as root, it also creates the system users of DESIGN section 4 (tiki-smtpd,
-# tiki-pop3, tiki-queue, vmail, tiki-log) and sets owners and modes (INSTALL lists them). Run as
-# an ordinary user, everything belongs to and runs as that user.
+# Every network service runs as tcpserver -> tlsd -> smtpd or pop3d (tlsd/README.md).
+# Run as root, it also creates the system users of DESIGN section 4 (tiki-smtpd, tiki-pop3,
+# tiki-queue, vmail, tiki-log, tiki-tls) and the group tiki-auth (the groups that may run
+# checkpassword: smtpd and pop3d), and sets owners and modes (INSTALL lists them). Run as an
+# ordinary user, everything belongs to and runs as that user.
 set -eu
 umask 022
 
@@ -27,6 +34,9 @@ SRC_BIN=${SRC_BIN:-$repo/build/bin}
 LISTEN_IP=${LISTEN_IP:-0}
 PORT_SMTP=${PORT_SMTP:-25}
 PORT_POP3=${PORT_POP3:-110}
+PORT_SUBMISSION=${PORT_SUBMISSION:-587}
+PORT_SMTPS=${PORT_SMTPS:-465}
+PORT_POP3S=${PORT_POP3S:-995}
 
 # Every value below lands in a run script and in sed: accept only plain characters.
 case $1 in
@@ -36,20 +46,25 @@ esac
 PREFIX=$1
 case $PREFIX in *[!A-Za-z0-9._/+-]*) die "PREFIX may contain only letters, digits and . _ / + -: $PREFIX" ;; esac
 case $LISTEN_IP in ''|*[!0-9a-fA-F.:]*) die "bad LISTEN_IP: $LISTEN_IP" ;; esac
-case $PORT_SMTP in ''|*[!0-9]*) die "bad PORT_SMTP: $PORT_SMTP" ;; esac
-case $PORT_POP3 in ''|*[!0-9]*) die "bad PORT_POP3: $PORT_POP3" ;; esac
+for port in "PORT_SMTP=$PORT_SMTP" "PORT_SUBMISSION=$PORT_SUBMISSION" "PORT_SMTPS=$PORT_SMTPS" \
+    "PORT_POP3=$PORT_POP3" "PORT_POP3S=$PORT_POP3S"; do
+  case ${port#*=} in ''|*[!0-9]*) die "bad $port" ;; esac
+done
 [ -d "$SRC_BIN" ] || die "no built programs in $SRC_BIN (run make first)"
 
 if [ "$(id -u)" -eq 0 ]; then root=1; else root=; fi
 
 # --- system users (root only) -------------------------------------------------------------
 if [ -n "$root" ]; then
-  for name in tiki-smtpd tiki-pop3 tiki-queue vmail tiki-log; do
+  for name in tiki-smtpd tiki-pop3 tiki-queue vmail tiki-log tiki-tls; do
     getent group "$name" >/dev/null || groupadd --system "$name"
     id -u "$name" >/dev/null 2>&1 ||
       useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
         --gid "$name" "$name"
   done
+  # tiki-auth: a group only. smtpd (SMTP AUTH) and pop3d run with it (tlsd -g), so that they
+  # and nobody else may run checkpassword, and smtpd reads relay/ through it.
+  getent group tiki-auth >/dev/null || groupadd --system tiki-auth
 fi
 
 # own PATH MODE [USER:GROUP]: set the mode, and as root the owner (default root:root).
@@ -87,13 +102,23 @@ fi
 own "$PREFIX/queue/trigger" 0660 tiki-queue:tiki-queue
 dir "$PREFIX/mail" 0750 vmail:vmail
 # The relay db (relayctl/README.md): only root (checkpassword, relayctl) writes entries;
-# smtpd reads them through its group. Set-gid, so that every entry root writes belongs to
-# group tiki-smtpd and its mode 0640 lets smtpd read it.
+# smtpd reads them through its group tiki-auth (tlsd -g). Set-gid, so that every entry root
+# writes belongs to group tiki-auth and its mode 0640 lets smtpd read it.
 if [ -n "$root" ]; then
-  dir "$PREFIX/relay" 2750 root:tiki-smtpd
+  dir "$PREFIX/relay" 2750 root:tiki-auth
+  # Entries written before tiki-auth existed belong to tiki-smtpd: hand them over one by one
+  # (only root writes relay/, so every name here is an entry or its temporary file).
+  for entry in "$PREFIX"/relay/*; do
+    if [ -f "$entry" ] && [ ! -L "$entry" ]; then chgrp tiki-auth "$entry"; fi
+  done
 else
   dir "$PREFIX/relay" 0750
 fi
+# TLS certificates and keys (tlsd/README.md): only tlsd reads them, as root before it drops
+# to tiki-tls, so the directory is root's alone. The files are the administrator's (INSTALL);
+# `make run` makes a self-signed pair.
+dir "$PREFIX/control/tls" 0700
+[ ! -f "$PREFIX/control/tls/key.pem" ] || own "$PREFIX/control/tls/key.pem" 0600
 dir "$PREFIX/service" 0755
 dir "$PREFIX/log" 0755
 
@@ -113,9 +138,10 @@ for src in "$SRC_BIN"/*; do
     # Set-uid tiki-queue: only the queue program writes the queue (DESIGN section 4).
     install -o tiki-queue -g tiki-queue -m 4711 "$src" "$tmp"
   elif [ "$name" = checkpassword ] && [ -n "$root" ]; then
-    # Set-uid root, runnable only by group tiki-pop3 (pop3d): it reads users/accounts and
-    # control/apopkey, writes relay/, then becomes vmail (pop3d/README.md).
-    install -o root -g tiki-pop3 -m 4750 "$src" "$tmp"
+    # Set-uid root, runnable only by group tiki-auth (pop3d, and smtpd for SMTP AUTH): it
+    # reads users/accounts and control/apopkey, writes relay/, then becomes vmail
+    # (pop3d/README.md).
+    install -o root -g tiki-auth -m 4750 "$src" "$tmp"
   elif [ -n "$root" ]; then
     install -o root -g root -m 755 "$src" "$tmp"
   else
@@ -124,7 +150,7 @@ for src in "$SRC_BIN"/*; do
   mv -f "$tmp" "$PREFIX/bin/$name"
   found="$found $name"
 done
-for name in smtpd queue sendmail mailq deliver mailpasswd relayctl pop3d checkpassword pop3d-session; do
+for name in smtpd queue sendmail mailq deliver mailpasswd relayctl pop3d checkpassword pop3d-session tlsd; do
   case " $found " in *" $name "*) ;; *) echo "install.sh: warning: $SRC_BIN/$name not built" >&2 ;; esac
 done
 
@@ -147,23 +173,30 @@ own "$PREFIX/control/tcp.smtp.cdb" 0644
 
 # --- service directories ------------------------------------------------------------------
 if [ -n "$root" ]; then
-  # tcpserver binds as root, then runs smtpd as tiki-smtpd (numeric: no lookup per connection).
-  tcpserver_user="-u $(id -u tiki-smtpd) -g $(id -g tiki-smtpd) "
-  # pop3d before login runs as tiki-pop3: it cannot read accounts, keys or mailboxes.
-  pop3_user="-u $(id -u tiki-pop3) -g $(id -g tiki-pop3) "
+  # tcpserver binds as root and runs tlsd as root, which reads the key, then runs the protocol
+  # program under -u/-g and drops to tiki-tls itself (-U/-G). Numeric: no lookup per connection.
+  auth_gid=$(getent group tiki-auth | cut -d: -f3)
+  [ -n "$auth_gid" ] || die "no group tiki-auth"
+  tlsd_self="-U $(id -u tiki-tls) -G $(id -g tiki-tls) "
+  # smtpd runs as tiki-smtpd with group tiki-auth: it may run checkpassword (SMTP AUTH) and
+  # read relay/, but not users/accounts, keys or mailboxes.
+  smtpd_ids="-u $(id -u tiki-smtpd) -g $auth_gid $tlsd_self"
+  # pop3d before login runs as tiki-pop3 with group tiki-auth: it may run checkpassword only.
+  pop3d_ids="-u $(id -u tiki-pop3) -g $auth_gid $tlsd_self"
   # deliver: vmail owns the mailboxes; group tiki-queue opens the queue.
   deliver_chpst="chpst -u vmail:vmail:tiki-queue "
   log_chpst="chpst -u tiki-log "
 else
-  tcpserver_user='' pop3_user='' deliver_chpst='' log_chpst=''
+  smtpd_ids='' pop3d_ids='' deliver_chpst='' log_chpst=''
 fi
 
 # template SRC DST: substitute the placeholders, replace DST atomically (mode 755).
 template() {
   sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@LISTEN_IP@|$LISTEN_IP|g" -e "s|@PORT_SMTP@|$PORT_SMTP|g" \
-      -e "s|@PORT_POP3@|$PORT_POP3|g" -e "s|@POP3_USER@|$pop3_user|g" \
-      -e "s|@TCPSERVER_USER@|$tcpserver_user|g" -e "s|@DELIVER_CHPST@|$deliver_chpst|g" \
-      -e "s|@LOG_CHPST@|$log_chpst|g" "$1" > "$2.tmp"
+      -e "s|@PORT_SUBMISSION@|$PORT_SUBMISSION|g" -e "s|@PORT_SMTPS@|$PORT_SMTPS|g" \
+      -e "s|@PORT_POP3@|$PORT_POP3|g" -e "s|@PORT_POP3S@|$PORT_POP3S|g" \
+      -e "s|@SMTPD_IDS@|$smtpd_ids|g" -e "s|@POP3D_IDS@|$pop3d_ids|g" \
+      -e "s|@DELIVER_CHPST@|$deliver_chpst|g" -e "s|@LOG_CHPST@|$log_chpst|g" "$1" > "$2.tmp"
   own "$2.tmp" 0755
   mv -f "$2.tmp" "$2"
 }
@@ -179,4 +212,9 @@ for src in "$templates"/runit/*/; do
   template "$templates/runit/$name/run" "$PREFIX/service/$name/run"
 done
 
-echo "tikimail installed in $PREFIX (smtpd on $LISTEN_IP:$PORT_SMTP, pop3d on $LISTEN_IP:$PORT_POP3)"
+echo "tikimail installed in $PREFIX on $LISTEN_IP: smtp $PORT_SMTP, submission $PORT_SUBMISSION," \
+  "smtps $PORT_SMTPS, pop3 $PORT_POP3, pop3s $PORT_POP3S"
+if [ ! -f "$PREFIX/control/tls/cert.pem" ] || [ ! -f "$PREFIX/control/tls/key.pem" ]; then
+  echo "install.sh: note: no certificate yet: until control/tls/cert.pem and key.pem exist," \
+    "TLS handshakes fail (INSTALL, step 4)" >&2
+fi

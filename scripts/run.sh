@@ -1,12 +1,14 @@
 #!/bin/sh
 # scripts/run.sh (make run): the demo installation in <repo>/run, started under runit.
 #
-# `make` has built the programs already. This installs them into ./run with
-# scripts/install.sh (smtpd on 127.0.0.1:2525, pop3d on 127.0.0.1:2110), sets up the demo domain example.test with
-# the accounts alice and bob (random passwords, printed once, kept in run/demo-passwords),
-# starts runsvdir on run/service (or, when it runs already, restarts the services onto the
-# fresh programs), and waits until smtpd answers and deliver is up. Running it twice is
-# harmless. `make stop` (scripts/stop.sh) stops it all.
+# `make` has built the programs already. This makes a self-signed certificate for the demo
+# host once (run/control/tls/), installs the programs into ./run with scripts/install.sh
+# (on 127.0.0.1: SMTP 2525 with STARTTLS, submission 2587, SMTPS 2465, POP3 2110 with STLS,
+# POP3S 2995), sets up the demo domain example.test with the accounts alice and bob (random
+# passwords, printed once, kept in run/demo-passwords), starts runsvdir on run/service (or,
+# when it runs already, restarts the services onto the fresh programs), and waits until
+# every port answers and deliver is up. Running it twice is harmless. `make stop`
+# (scripts/stop.sh) stops it all.
 set -eu
 umask 022
 
@@ -15,12 +17,14 @@ prefix=$repo/run
 pidfile=$prefix/runsvdir.pid
 LISTEN_IP=127.0.0.1
 PORT_SMTP=2525
+PORT_SUBMISSION=2587
+PORT_SMTPS=2465
 PORT_POP3=2110
-# Later services join the same tree (their issues add them to install.sh):
-# PORT_SUBMISSION=2587   submission (SMTP AUTH)
-# PORT_SMTPS=2465        SMTP over TLS
-# PORT_POP3S=2995        POP3 over TLS
+PORT_POP3S=2995
 DOMAIN=example.test
+# The demo certificate's names: what clients may check it against (curl --resolve, s_client).
+CERT_SUBJECT=/CN=localhost
+CERT_NAMES=DNS:localhost,DNS:mail.$DOMAIN,IP:127.0.0.1
 ACCOUNTS="alice@$DOMAIN bob@$DOMAIN"
 
 say() { echo "make run: $*"; }
@@ -45,10 +49,27 @@ running() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# --- the demo certificate (once; a real host gets its own, see INSTALL) -------------------
+tls=$prefix/control/tls
+if [ ! -f "$tls/cert.pem" ]; then
+  mkdir -p "$tls"
+  chmod 700 "$tls"
+  # Key first, both under temporary names, so that tlsd never sees a cert without its key.
+  (umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "$CERT_SUBJECT" \
+    -addext "subjectAltName=$CERT_NAMES" -keyout "$tls/key.pem.tmp" -out "$tls/cert.pem.tmp" 2>/dev/null) ||
+    { say "openssl could not make the demo certificate" >&2; exit 1; }
+  chmod 600 "$tls/key.pem.tmp"
+  chmod 644 "$tls/cert.pem.tmp"
+  mv -f "$tls/key.pem.tmp" "$tls/key.pem"
+  mv -f "$tls/cert.pem.tmp" "$tls/cert.pem"
+  say "made a self-signed certificate for localhost, mail.$DOMAIN and 127.0.0.1 in run/control/tls/"
+fi
+
 # --- install ------------------------------------------------------------------------------
 new_me=
 [ -e "$prefix/control/me" ] || new_me=1
-LISTEN_IP=$LISTEN_IP PORT_SMTP=$PORT_SMTP PORT_POP3=$PORT_POP3 sh "$repo/scripts/install.sh" "$prefix" >/dev/null
+LISTEN_IP=$LISTEN_IP PORT_SMTP=$PORT_SMTP PORT_SUBMISSION=$PORT_SUBMISSION PORT_SMTPS=$PORT_SMTPS \
+  PORT_POP3=$PORT_POP3 PORT_POP3S=$PORT_POP3S sh "$repo/scripts/install.sh" "$prefix" >/dev/null
 
 # --- demo configuration (only what is not set yet) ----------------------------------------
 cd "$prefix"
@@ -86,18 +107,26 @@ else
   say "started runsvdir (pid $!) on $prefix/service"
 fi
 
-# --- wait until smtpd answers and deliver is up (about 10 s at most) ----------------------
-smtp_ready() {
-  python3 - "$LISTEN_IP" "$PORT_SMTP" "$PORT_POP3" <<'EOF'
-import socket, sys
+# --- wait until every port answers and deliver is up (about 10 s at most) -----------------
+# SMTPS and POP3S speak TLS first: the check shakes hands without verifying the certificate
+# (it is only asking whether the service is up) and reads the greeting through TLS.
+services_ready() {
+  python3 - "$LISTEN_IP" "$PORT_SMTP:220" "$PORT_SUBMISSION:220" "$PORT_SMTPS:220:tls" \
+    "$PORT_POP3:+OK" "$PORT_POP3S:+OK:tls" <<'EOF'
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
 ok = True
-for port, greeting, quit in ((sys.argv[2], b"220", b"QUIT\r\n"), (sys.argv[3], b"+OK", b"QUIT\r\n")):
+for spec in sys.argv[2:]:
+    port, greeting, *tls = spec.split(":")
     try:
-        with socket.create_connection((sys.argv[1], int(port)), timeout=1) as s:
-            s.settimeout(2)
-            ok = ok and s.recv(100).startswith(greeting)
-            s.sendall(quit)
-    except OSError:
+        with socket.create_connection((sys.argv[1], int(port)), timeout=1) as raw:
+            raw.settimeout(2)
+            s = ctx.wrap_socket(raw) if tls else raw
+            ok = ok and s.recv(100).startswith(greeting.encode())
+            s.sendall(b"QUIT\r\n")
+    except (OSError, ssl.SSLError):
         ok = False
 sys.exit(0 if ok else 1)
 EOF
@@ -109,14 +138,14 @@ deliver_up() {
 ready=
 i=0
 while [ $i -lt 50 ]; do
-  if smtp_ready && deliver_up; then ready=1; break; fi
+  if services_ready && deliver_up; then ready=1; break; fi
   sleep 0.2
   i=$((i + 1))
 done
 sv status "$prefix"/service/* || true
 if [ -z "$ready" ]; then
-  say "services did not come up within 10 s; see $prefix/log/smtpd/current," >&2
-  say "$prefix/log/deliver/current and $prefix/log/runsvdir.log" >&2
+  say "services did not come up within 10 s; see $prefix/log/<service>/current" >&2
+  say "(smtpd submission smtps pop3d pop3s deliver) and $prefix/log/runsvdir.log" >&2
   exit 1
 fi
 
@@ -128,14 +157,20 @@ if [ -n "$created" ]; then
 fi
 cat <<EOF
 
-tikimail demo is running under runit in $prefix:
-  smtpd     $LISTEN_IP:$PORT_SMTP (tcpserver; 127.0.0.1 may relay, see control/tcp.smtp)
-  pop3d     $LISTEN_IP:$PORT_POP3 (POP3; a login opens POP before SMTP on $PORT_SMTP for 20 minutes)
-  deliver   queue runner, local delivery into run/mail/<domain>/<user>/Maildir
+tikimail demo is running under runit in $prefix (every port on $LISTEN_IP):
+  smtpd       $PORT_SMTP  SMTP, STARTTLS offered; 127.0.0.1 may relay (control/tcp.smtp), other
+                    IPs for 20 minutes after a POP3 login (POP before SMTP)
+  submission  $PORT_SUBMISSION  STARTTLS, then SMTP AUTH (PLAIN, LOGIN) before MAIL
+  smtps       $PORT_SMTPS  SMTP over TLS (implicit), SMTP AUTH before MAIL
+  pop3d       $PORT_POP3  POP3, STLS offered; a login opens POP before SMTP on $PORT_SMTP
+  pop3s       $PORT_POP3S  POP3 over TLS (implicit); a login does not open the relay
+  deliver     queue runner, local delivery into run/mail/<domain>/<user>/Maildir
   relaypurge  drops expired POP-before-SMTP entries every 5 minutes (bin/relayctl list)
-  domain    $DOMAIN, accounts: $ACCOUNTS (passwords in run/demo-passwords)
-  logs      run/log/<service>/current
-  status    sv status run/service/*
+  domain      $DOMAIN, accounts: $ACCOUNTS (passwords in run/demo-passwords)
+  TLS         self-signed certificate run/control/tls/cert.pem for localhost,
+              mail.$DOMAIN and 127.0.0.1 (-k, or --cacert that file)
+  logs        run/log/<service>/current
+  status      sv status run/service/*
 
 Send a first mail:
   swaks --server $LISTEN_IP --port $PORT_SMTP --from you@$DOMAIN --to alice@$DOMAIN
@@ -143,6 +178,17 @@ and find it in:
   ls run/mail/$DOMAIN/alice/Maildir/new/
 or read it over POP3 (alice's password is in run/demo-passwords):
   curl pop3://$LISTEN_IP:$PORT_POP3/1 -u alice@$DOMAIN:PASSWORD
+
+Try TLS (PASSWORD from run/demo-passwords):
+  swaks --server $LISTEN_IP --port $PORT_SMTP --tls --from you@$DOMAIN --to alice@$DOMAIN
+  swaks --server $LISTEN_IP --port $PORT_SUBMISSION --tls --auth PLAIN --auth-user alice@$DOMAIN \\
+        --auth-password PASSWORD --from alice@$DOMAIN --to bob@$DOMAIN
+  swaks --server $LISTEN_IP --port $PORT_SMTPS --tlsc --auth LOGIN --auth-user alice@$DOMAIN \\
+        --auth-password PASSWORD --from alice@$DOMAIN --to bob@$DOMAIN
+  curl -k --ssl-reqd pop3://$LISTEN_IP:$PORT_POP3/ -u alice@$DOMAIN:PASSWORD
+  curl -k pop3s://$LISTEN_IP:$PORT_POP3S/1 -u alice@$DOMAIN:PASSWORD
+  curl --cacert run/control/tls/cert.pem pop3s://localhost:$PORT_POP3S/ -u alice@$DOMAIN:PASSWORD
+  openssl s_client -starttls pop3 -connect $LISTEN_IP:$PORT_POP3 -CAfile run/control/tls/cert.pem
 
 Stop everything with: make stop
 EOF

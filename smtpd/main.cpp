@@ -28,6 +28,14 @@ int main(int argc, char** argv) try {
     (void)write_all(1, "421 4.3.0 Service temporarily unavailable\r\n");
     return 111;
   }
+  // SMTP AUTH goes through checkpassword's verify-only mode: smtpd cannot read users/accounts
+  // (a root install lets smtpd's group tiki-auth run it).
+  std::vector<std::string> checkpassword{"bin/checkpassword"};
+  long auth_timeout = config->timeout;
+  config->authenticate = [checkpassword, auth_timeout](std::string_view user, std::string_view password,
+                                                       std::string_view mechanism) {
+    return run_checkpassword_smtp(checkpassword, user, password, mechanism, auth_timeout);
+  };
   // Every wait has a deadline: no read or write may block past it.
   if (Status s = set_nonblocking(0); !s) log.warn("{}", s.message());
   if (Status s = set_nonblocking(1); !s) log.warn("{}", s.message());

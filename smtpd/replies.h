@@ -43,9 +43,32 @@ inline constexpr Reply kNoRecipientList{451, "4.3.0 Recipient list unavailable, 
 inline constexpr Reply kQueueStart{451, "4.3.0 Cannot start the queue, try again later"};
 inline constexpr Reply kDataNoParams{501, "5.5.4 DATA takes no parameters"};
 
+// STARTTLS (RFC 3207).
+inline constexpr Reply kReadyTls{220, "2.0.0 Ready to start TLS"};
+inline constexpr Reply kStartTlsNoParams{501, "5.5.4 STARTTLS takes no parameters"};
+
+// SMTP AUTH (RFC 4954) and the submission rules.
+inline constexpr Reply kAuthOk{235, "2.7.0 Authentication successful"};
+inline constexpr Reply kAuthUsername{334, "VXNlcm5hbWU6"};  // base64 "Username:" (LOGIN)
+inline constexpr Reply kAuthPassword{334, "UGFzc3dvcmQ6"};  // base64 "Password:" (LOGIN)
+inline constexpr Reply kAuthContinue{334, ""};              // PLAIN without an initial response
+inline constexpr Reply kAuthNeedsTls{538, "5.7.11 Encryption required for requested authentication mechanism"};
+inline constexpr Reply kAuthUnknownMechanism{504, "5.5.4 Unrecognized authentication type"};
+inline constexpr Reply kAuthAlready{503, "5.5.1 Already authenticated"};
+inline constexpr Reply kAuthInTransaction{503, "5.5.1 AUTH not permitted during a mail transaction"};
+inline constexpr Reply kAuthCancelled{501, "5.0.0 Authentication cancelled"};
+inline constexpr Reply kAuthBadBase64{501, "5.5.2 Cannot decode response"};
+inline constexpr Reply kAuthMalformed{501, "5.5.2 Malformed authentication response"};
+inline constexpr Reply kAuthLineTooLong{500, "5.5.6 Authentication exchange line is too long"};
+inline constexpr Reply kAuthInvalid{535, "5.7.8 Authentication credentials invalid"};
+inline constexpr Reply kAuthTemporary{454, "4.7.0 Temporary authentication failure"};
+inline constexpr Reply kAuthRequired{530, "5.7.0 Authentication required"};
+inline constexpr Reply kSenderNotOwned{553, "5.7.1 Sender address not owned by authenticated account"};
+
 // Closing replies (followed by the end of the session).
 inline constexpr Reply kTooManyErrors{421, "4.7.0 Too many errors, closing connection"};
 inline constexpr Reply kTimeout{421, "4.4.2 Timeout, closing connection"};
+inline constexpr Reply kTooManyAuthFailures{421, "4.7.0 Too many authentication failures"};
 inline constexpr Reply kUnavailable{421, "4.3.0 Service temporarily unavailable, closing connection"};
 
 }  // namespace tikimail::smtp

@@ -1,14 +1,19 @@
 // smtpd/session.cpp: the command table and handlers. Each handler checks, then acts.
 #include "smtpd/session.h"
 
+#include <sodium.h>
+
 #include <cstdlib>
 #include <ctime>
+#include <thread>
 
 #include "common/address.h"
 #include "common/control.h"
 #include "common/datetime.h"
+#include "common/password.h"
 #include "relayctl/relay_db.h"
 #include "smtpd/data_stream.h"
+#include "smtpd/sasl.h"
 
 namespace tikimail {
 
@@ -34,6 +39,13 @@ bool valid_helo(std::string_view name) {
   for (char c : name)
     if (c <= 32 || c >= 127 || c == '(' || c == ')' || c == ';') return false;
   return true;
+}
+
+// TLS version and cipher names from tlsd, made safe for a header comment.
+std::string header_safe(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 100)) out.push_back(c > 32 && c < 127 && c != '(' && c != ')' && c != '\\' ? c : '-');
+  return out;
 }
 
 std::string_view trim(std::string_view s) {
@@ -62,7 +74,12 @@ Result<SmtpdConfig> SmtpdConfig::load(std::vector<std::string> queue_argv) {
   if (!timeout) return timeout.error();
   c.timeout = static_cast<long>(*timeout == 0 || *timeout > 86400 ? 300 : *timeout);
   if (!queue_argv.empty()) c.queue_argv = std::move(queue_argv);
-  c.pop_before_smtp = std::getenv("POPBEFORESMTP") != nullptr;  // any value, even empty
+  c.submission = std::getenv("SUBMISSION") != nullptr;  // any value, even empty
+  // Seed S4: POP before SMTP is for port 25 only; submission always asks for AUTH.
+  c.pop_before_smtp = std::getenv("POPBEFORESMTP") != nullptr && !c.submission;
+  auto senders = AuthSenders::load("control/authsenders");
+  if (!senders) return senders.error();
+  c.authsenders = std::move(*senders);
   return c;
 }
 
@@ -72,6 +89,8 @@ Client Client::from_environment() {
   if (const char* host = std::getenv("TCPREMOTEHOST"); host != nullptr) c.host = host;
   if (const char* port = std::getenv("TCPLOCALPORT"); port != nullptr) c.local_port = port;
   c.relay_client = std::getenv("RELAYCLIENT") != nullptr;
+  c.tls = tls_from_environment();
+  if (!c.tls) c.tls_control = tls_control_fd();
   return c;
 }
 
@@ -83,12 +102,18 @@ const Session::Command Session::kCommands[] = {
     {"NOOP", &Session::noop}, {"QUIT", &Session::quit}, {"VRFY", &Session::vrfy},
     {"HELP", &Session::help}, {"EXPN", &Session::not_implemented},
     {"TURN", &Session::not_implemented}, {"ETRN", &Session::not_implemented},
-    {"BDAT", &Session::not_implemented}, {"STARTTLS", &Session::not_implemented},
-    {"AUTH", &Session::not_implemented},
+    {"BDAT", &Session::not_implemented}, {"STARTTLS", &Session::starttls},
+    {"AUTH", &Session::auth},
 };
 
 Session::Session(const SmtpdConfig& config, Client client, int in_fd, int out_fd, const Log& log)
-    : config_(config), client_(std::move(client)), in_(in_fd), out_(out_fd), log_(log) {}
+    : config_(config),
+      client_(std::move(client)),
+      in_(in_fd),
+      out_(out_fd),
+      log_(log),
+      tls_control_(client_.tls_control),
+      tls_(client_.tls) {}
 
 void Session::reply(Reply r) { reply_text(r.code, r.text); }
 
@@ -164,13 +189,169 @@ void Session::ehlo(std::string_view arg) {
   helo_ = std::string(arg);
   esmtp_ = true;
   tx_.reset();
-  out_.put(fmt::format("250-{}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {}\r\n"
-                       "250 ENHANCEDSTATUSCODES\r\n",
-                       config_.me, config_.databytes));
+  out_.put(fmt::format("250-{}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {}\r\n", config_.me, config_.databytes));
+  if (tls_control_ && !tls_) out_.put("250-STARTTLS\r\n");
+  if (auth_offered()) out_.put("250-AUTH PLAIN LOGIN\r\n");
+  out_.put("250 ENHANCEDSTATUSCODES\r\n");
+}
+
+void Session::starttls(std::string_view arg) {
+  if (!tls_control_ || tls_) return bad_command(kNotImplemented);
+  if (!trim(arg).empty()) return bad_command(kStartTlsNoParams);
+  reply(kReadyTls);
+  if (!flush()) {
+    quit_ = true;
+    return;
+  }
+  // CVE-2011-0411: whatever the client sent after STARTTLS in clear text is thrown away,
+  // never executed. Bytes still in the kernel go to tlsd, whose handshake then fails.
+  if (size_t dropped = in_.pending(); dropped > 0) {
+    log_.info("starttls discarded={} bytes of pipelined input ip={}", dropped, client_.ip);
+    in_.discard_pending();
+  }
+  auto info = config_.start_tls(*tls_control_, static_cast<int>(config_.timeout));
+  tls_control_.reset();  // used once, whatever the outcome
+  if (!info) {
+    log_.info("starttls failed ip={} why={}", client_.ip, log_safe(info.error().message()));
+    quit_ = true;
+    exit_code_ = 1;
+    return;
+  }
+  // start_tls put the TLS connection on the same fd numbers: the reader and writer stay
+  // pointed at them, with nothing buffered from before.
+  tls_ = std::move(*info);
+  // RFC 3207 section 4.2: forget everything learned before TLS; a new EHLO is required.
+  helo_.reset();
+  esmtp_ = false;
+  tx_.reset();
+  log_.info("starttls ip={} tls={} cipher={}", client_.ip, log_safe(tls_->version), log_safe(tls_->cipher));
+}
+
+void Session::auth(std::string_view arg) {
+  if (!helo_) return bad_command(kNeedHelo);
+  // RFC 4954 section 4 and RFC 3207: passwords never travel in clear text.
+  if (!tls_) return bad_command(kAuthNeedsTls);
+  if (!auth_offered()) return bad_command(kAuthUnknownMechanism);
+  if (account_) return bad_command(kAuthAlready);
+  if (tx_) return bad_command(kAuthInTransaction);
+  arg = trim(arg);
+  size_t sp = arg.find(' ');
+  std::string_view mechanism = arg.substr(0, sp);
+  std::string_view initial = sp == std::string_view::npos ? std::string_view() : trim(arg.substr(sp + 1));
+  if (mechanism.empty()) return bad_command(kSyntax);
+  bool plain = mechanism.size() == 5 && starts_with_nocase(mechanism, "PLAIN");
+  bool login = mechanism.size() == 5 && starts_with_nocase(mechanism, "LOGIN");
+  if (!plain && !login) return bad_command(kAuthUnknownMechanism);
+
+  if (plain) {
+    std::string message;
+    if (initial.empty()) {
+      if (!sasl_step(kAuthContinue, &message)) return;
+    } else if (initial == "*") {
+      return bad_command(kAuthCancelled);
+    } else {
+      auto decoded = decode_base64(initial);
+      if (!decoded) return bad_command(kAuthBadBase64);
+      message = std::move(*decoded);
+    }
+    auto fields = parse_plain(message);
+    sodium_memzero(message.data(), message.size());
+    if (!fields) return bad_command(kAuthMalformed);
+    // RFC 4616: an authzid other than the authcid would mean acting as someone else.
+    if (!fields->authzid.empty() && ascii_lower(fields->authzid) != ascii_lower(fields->authcid))
+      return finish_auth(fields->authcid, "", "PLAIN");
+    return finish_auth(fields->authcid, fields->password.view(), "PLAIN");
+  }
+
+  // LOGIN (draft-murchison-sasl-login): an initial response, when given, is the user name.
+  std::string user;
+  if (initial.empty()) {
+    if (!sasl_step(kAuthUsername, &user)) return;
+  } else {
+    auto decoded = decode_base64(initial);
+    if (!decoded) return bad_command(kAuthBadBase64);
+    user = std::move(*decoded);
+  }
+  std::string password;
+  if (!sasl_step(kAuthPassword, &password)) return;
+  Secret secret(password);
+  sodium_memzero(password.data(), password.size());
+  if (user.find('\0') != std::string::npos || secret.view().find('\0') != std::string_view::npos)
+    return bad_command(kAuthMalformed);
+  finish_auth(user, secret.view(), "LOGIN");
+}
+
+bool Session::sasl_step(Reply challenge, std::string* out) {
+  reply(challenge);
+  if (!flush()) {
+    quit_ = true;
+    return false;
+  }
+  Line line = in_.read_line(Deadline::after_seconds(config_.timeout), kMaxAuthLine);
+  if (line.code == IoCode::kTooLong) {
+    bad_command(kAuthLineTooLong);
+    return false;
+  }
+  if (line.code == IoCode::kTimeout) {
+    reply(kTimeout);
+    log_.info("timeout ip={}", client_.ip);
+    quit_ = true;
+    return false;
+  }
+  if (line.code != IoCode::kOk) {
+    log_.info("disconnect ip={}", client_.ip);
+    quit_ = true;
+    return false;
+  }
+  std::string_view text = trim(line.text);
+  if (text == "*") {  // RFC 4954 section 4: the client cancels the exchange
+    bad_command(kAuthCancelled);
+    return false;
+  }
+  auto decoded = text.empty() ? std::optional<std::string>(std::string()) : decode_base64(text);
+  if (!decoded) {
+    bad_command(kAuthBadBase64);
+    return false;
+  }
+  *out = std::move(*decoded);
+  return true;
+}
+
+void Session::finish_auth(std::string_view user, std::string_view password, std::string_view mechanism) {
+  // A name that cannot be an account address is not sent to checkpassword, and never lands in
+  // a header: only printable ASCII without spaces, parentheses or backslashes.
+  bool plausible = !user.empty() && user.size() <= kMaxPath && !password.empty() && password.size() <= kMaxPassword;
+  for (char c : user)
+    if (c <= 32 || c >= 127 || c == '(' || c == ')' || c == '\\') plausible = false;
+  AuthVerdict verdict = plausible ? config_.authenticate(user, password, mechanism) : AuthVerdict::kWrong;
+  // One token for the log, so that fail2ban's pattern cannot be fooled by a crafted name.
+  std::string name = log_safe(user, 100);
+  for (char& c : name)
+    if (c == ' ') c = '?';
+  if (verdict == AuthVerdict::kOk) {
+    account_ = ascii_lower(user);
+    log_.info("auth ok ip={} account={} mech={}", client_.ip, *account_, mechanism);
+    return reply(kAuthOk);
+  }
+  if (verdict == AuthVerdict::kTemporary) {
+    log_.warn("auth temporary failure ip={} account={} mech={}", client_.ip, name, mechanism);
+    return reply(kAuthTemporary);
+  }
+  // The line a fail2ban filter matches (conf-templates/fail2ban/filter.d/tikimail-smtpd.conf).
+  log_.info("auth failed ip={} account={} mech={}", client_.ip, name, mechanism);
+  std::this_thread::sleep_for(config_.auth_failure_delay);  // makes guessing slow
+  reply(kAuthInvalid);
+  if (++auth_failures_ >= config_.max_auth_failures) {
+    reply(kTooManyAuthFailures);
+    log_.info("too many auth failures ip={}", client_.ip);
+    quit_ = true;
+    exit_code_ = 1;
+  }
 }
 
 void Session::mail(std::string_view arg) {
   if (!helo_) return bad_command(kNeedHelo);
+  if (config_.submission && !account_) return bad_command(kAuthRequired);
   if (tx_) return bad_command(kNestedMail);
   if (!starts_with_nocase(arg, "FROM:")) return bad_command(kSyntax);
   PathResult parsed = parse_path(arg.substr(5), /*allow_null=*/true, /*allow_bare_postmaster=*/false);
@@ -199,11 +380,19 @@ void Session::mail(std::string_view arg) {
       std::string_view body = param.substr(5);
       if (!starts_with_nocase(body, "7BIT") && !starts_with_nocase(body, "8BITMIME")) return bad_command(kSyntax);
       if (body.size() != 4 && body.size() != 8) return bad_command(kSyntax);
+    } else if (starts_with_nocase(param, "AUTH=") && auth_offered()) {
+      // RFC 4954 section 5: the identity a trusted relay vouches for; we trust no one's
+      // word for it, so the value is accepted and ignored.
     } else {
       return bad_command(kUnknownParam);
     }
   }
-  tx_ = Transaction{parsed.path.address.str(), {}, false};
+  std::string sender = parsed.path.address.str();
+  if (account_ && !config_.authsenders.allows(*account_, sender)) {
+    log_.info("rejected from=<{}> reason=sender auth={} ip={}", log_safe(sender), *account_, client_.ip);
+    return reply(kSenderNotOwned);
+  }
+  tx_ = Transaction{std::move(sender), {}, false};
   reply(kMailOk);
 }
 
@@ -212,7 +401,7 @@ bool Session::is_local_domain(std::string_view domain) const {
 }
 
 bool Session::may_relay() {
-  if (client_.relay_client) return true;
+  if (client_.relay_client || account_) return true;
   if (!config_.pop_before_smtp) return false;
   if (!pop_relay_) {
     auto live = RelayDb(config_.relay_dir).check(client_.ip, ::time(nullptr));
@@ -280,8 +469,16 @@ std::string Session::received_header(const std::string& msgid) const {
   if (!client_.host.empty() && valid_helo(client_.host)) from += fmt::format(" ({} [{}])", client_.host, client_.ip);
   else from += fmt::format(" ([{}])", client_.ip);
   std::string for_clause = tx_->rcpts.size() == 1 ? fmt::format("\n\tfor <{}>", tx_->rcpts[0]) : "";
-  return fmt::format("Received: from {}\n\tby {} (tikimail) with {} id {}{};\n\t{}\n", from, config_.me,
-                     esmtp_ ? "ESMTP" : "SMTP", msgid, for_clause, rfc5322_date(::time(nullptr)));
+  // RFC 3848: ESMTPS over TLS, ESMTPA after AUTH, ESMTPSA for both.
+  std::string with = esmtp_ ? "ESMTP" : "SMTP";
+  if (esmtp_ && tls_) with += "S";
+  if (esmtp_ && account_) with += "A";
+  std::string comments;  // "\n\t(TLSv1.3 cipher) (authenticated as alice@example.test)"
+  if (tls_) comments += fmt::format(" ({} {})", header_safe(tls_->version), header_safe(tls_->cipher));
+  if (account_) comments += fmt::format(" (authenticated as {})", *account_);
+  if (!comments.empty()) comments.replace(0, 1, "\n\t");
+  return fmt::format("Received: from {}\n\tby {} (tikimail) with {} id {}{}{};\n\t{}\n", from, config_.me, with,
+                     msgid, comments, for_clause, rfc5322_date(::time(nullptr)));
 }
 
 void Session::data(std::string_view arg) {
@@ -338,8 +535,9 @@ bool Session::receive_body(const std::string& msgid) {
   Envelope env{tx_->sender, tx_->rcpts};
   QueueOutcome outcome = chain->finish(env, Deadline::after_seconds(600));
   if (outcome.ok()) {
-    log_.info("{} accepted from=<{}> rcpts={} size={} ip={}{}", msgid, log_safe(tx_->sender), tx_->rcpts.size(),
-              body.size(), client_.ip, pop_relay_.value_or(false) ? " relay=pop" : "");
+    log_.info("{} accepted from=<{}> rcpts={} size={} ip={}{}{}{}", msgid, log_safe(tx_->sender), tx_->rcpts.size(),
+              body.size(), client_.ip, pop_relay_.value_or(false) ? " relay=pop" : "",
+              tls_ ? " tls=" + log_safe(tls_->version) : "", account_ ? " auth=" + *account_ : "");
     reply_text(250, fmt::format("2.0.0 Ok: queued as {}", msgid));
     return true;
   }

@@ -1,6 +1,9 @@
-// smtpd/session.h: one SMTP session on a pair of fds (RFC 5321, 1870, 2920, 3463, 6152).
+// smtpd/session.h: one SMTP session on a pair of fds (RFC 5321, 1870, 2920, 3207, 3463,
+// 4954, 6152).
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,12 +14,17 @@
 #include "common/log.h"
 #include "common/queue_proto.h"
 #include "common/recipients.h"
+#include "common/starttls.h"
+#include "smtpd/auth_senders.h"
+#include "smtpd/authenticator.h"
 #include "smtpd/replies.h"
 
 namespace tikimail {
 
 inline constexpr size_t kMaxCommandLine = 512;  // RFC 5321 4.5.3.1.4, CRLF included
 inline constexpr int kMaxBadCommands = 10;      // then 421 and close
+// An AUTH response line: base64 of at most 512 bytes of credentials is 684 octets.
+inline constexpr size_t kMaxAuthLine = 1024;
 
 // What the control files say; loaded once per connection.
 struct SmtpdConfig {
@@ -31,17 +39,31 @@ struct SmtpdConfig {
   // service's run script sets it); a client with a live entry in the relay db may relay.
   bool pop_before_smtp = false;
   std::string relay_dir = "relay";          // the relay db (relayctl/README.md)
+  // Submission (587, 465): SUBMISSION set in the environment. AUTH is required before MAIL
+  // and POP before SMTP is never honoured.
+  bool submission = false;
+  AuthSenders authsenders;                  // control/authsenders
+  // SMTP AUTH: checks a password; empty means AUTH is neither offered nor accepted (504).
+  // main wires run_checkpassword_smtp (smtpd/authenticator.h); tests give a fake.
+  Authenticator authenticate;
+  std::chrono::milliseconds auth_failure_delay{2000};  // before each 535
+  int max_auth_failures = 3;                           // then 421 and close
+  // The STARTTLS handoff (common/starttls.h); tests replace it.
+  std::function<Result<TlsInfo>(int control_fd, int timeout_seconds)> start_tls = tikimail::start_tls;
 
-  // Reads the control files relative to the current directory, and POPBEFORESMTP.
+  // Reads the control files relative to the current directory, POPBEFORESMTP and SUBMISSION.
+  // Does not set `authenticate` (main does).
   static Result<SmtpdConfig> load(std::vector<std::string> queue_argv);
 };
 
-// What tcpserver says about the connection (DESIGN section 3).
+// What tcpserver and tlsd say about the connection (DESIGN section 3).
 struct Client {
   std::string ip = "unknown";        // TCPREMOTEIP
   std::string host;                  // TCPREMOTEHOST, when tcpserver looked it up
   std::string local_port;            // TCPLOCALPORT
   bool relay_client = false;         // RELAYCLIENT set (even empty): may relay
+  std::optional<int> tls_control;    // TLSCTL: tlsd in on-request mode, STARTTLS possible
+  std::optional<TlsInfo> tls;        // TLS, TLSCIPHER: TLS is on from the start (465)
 
   static Client from_environment();
 };
@@ -79,7 +101,17 @@ class Session {
   void quit(std::string_view arg);
   void vrfy(std::string_view arg);
   void help(std::string_view arg);
+  void starttls(std::string_view arg);
+  void auth(std::string_view arg);
   void not_implemented(std::string_view arg);
+
+  // AUTH offered: TLS is on and there is an authenticator (RFC 4954: never in clear text).
+  bool auth_offered() const { return tls_.has_value() && static_cast<bool>(config_.authenticate); }
+  // Sends `challenge` and reads one response line, decoded into *out. False when it replied
+  // instead (cancel, bad base64, line too long) or the session must end (timeout, EOF).
+  bool sasl_step(smtp::Reply challenge, std::string* out);
+  // Checks the credentials, answers 235, 535 (after the delay; 421 at the limit) or 454.
+  void finish_auth(std::string_view user, std::string_view password, std::string_view mechanism);
 
   void reply(smtp::Reply r);
   void reply_text(int code, std::string_view text);
@@ -104,6 +136,10 @@ class Session {
   std::optional<Transaction> tx_;
   std::optional<Recipients> recipients_;  // loaded at the first local RCPT
   std::optional<bool> pop_relay_;         // the relay db's answer, once asked
+  std::optional<int> tls_control_;        // STARTTLS possible: tlsd's control fd
+  std::optional<TlsInfo> tls_;            // TLS is on
+  std::optional<std::string> account_;    // SMTP AUTH succeeded: the account, lowercase
+  int auth_failures_ = 0;
   int bad_commands_ = 0;
   bool quit_ = false;
   int exit_code_ = 1;

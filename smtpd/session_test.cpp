@@ -9,9 +9,11 @@
 #include <ctime>
 #include <thread>
 
+#include "common/address.h"
 #include "common/fd.h"
 #include "common/test_util.h"
 #include "relayctl/relay_db.h"
+#include "smtpd/sasl.h"
 
 using namespace tikimail;
 using tikimail::testing::ScopedChdir;
@@ -22,15 +24,14 @@ namespace {
 // A session served on one end of a socketpair by a thread; the test is the client.
 class Dialogue {
  public:
-  explicit Dialogue(SmtpdConfig config, bool relay_client = false) : config_(std::move(config)) {
+  explicit Dialogue(SmtpdConfig config, bool relay_client = false)
+      : Dialogue(std::move(config), client(relay_client)) {}
+  Dialogue(SmtpdConfig config, Client c) : config_(std::move(config)) {
     ::signal(SIGPIPE, SIG_IGN);
     int fds[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
     server_ = Fd(fds[0]);
     client_ = Fd(fds[1]);
-    Client c;
-    c.ip = "192.0.2.7";
-    c.relay_client = relay_client;
     thread_ = std::thread([this, c] {
       Session s(config_, c, server_.get(), server_.get(), log_);
       exit_code_ = s.run();
@@ -67,6 +68,14 @@ class Dialogue {
     return exit_code_;
   }
   std::string greeting;
+
+  // The test client, 192.0.2.7, as tcpserver would describe it.
+  static Client client(bool relay_client = false) {
+    Client c;
+    c.ip = "192.0.2.7";
+    c.relay_client = relay_client;
+    return c;
+  }
 
  private:
   SmtpdConfig config_;
@@ -379,4 +388,321 @@ TEST_CASE("smtpd: a POP-before-SMTP client's message is queued") {
   CHECK(d.cmd("DATA").starts_with("354 "));
   d.send("Subject: hi\r\n\r\nhello\r\n.\r\n");
   CHECK(d.reply().starts_with("250 2.0.0 Ok: queued as "));
+}
+
+// ---- STARTTLS (RFC 3207) and SMTP AUTH (RFC 4954) -------------------------------------
+
+namespace {
+
+constexpr const char* kEhloPlain =
+    "250-mx.example.test\n250-PIPELINING\n250-8BITMIME\n250-SIZE 20971520\n250 ENHANCEDSTATUSCODES";
+
+// The client as smtpd sees it when tlsd started TLS at once (465): TLS=... in the
+// environment, read through tls_from_environment(). The environment is restored after.
+Client tls_client() {
+  ScopedEnv version("TLS", "TLSv1.3");
+  ScopedEnv cipher("TLSCIPHER", "TLS_AES_256_GCM_SHA384");
+  Client c = Client::from_environment();
+  c.ip = "192.0.2.7";
+  return c;
+}
+
+// A fake checkpassword: alice@example.test / "alice pw"; temp@example.test fails temporarily.
+struct AuthFixture : Fixture {
+  std::shared_ptr<std::vector<std::string>> calls = std::make_shared<std::vector<std::string>>();
+  AuthFixture() {
+    config.auth_failure_delay = std::chrono::milliseconds(0);
+    config.authenticate = [calls = calls](std::string_view user, std::string_view password,
+                                          std::string_view mechanism) {
+      calls->push_back(fmt::format("{}:{}:{}", user, password, mechanism));
+      if (user == "temp@example.test") return AuthVerdict::kTemporary;
+      return ascii_lower(user) == "alice@example.test" && password == "alice pw" ? AuthVerdict::kOk
+                                                                                : AuthVerdict::kWrong;
+    };
+  }
+};
+
+std::string b64(std::string_view s) { return encode_base64(s); }
+std::string plain(std::string_view authzid, std::string_view user, std::string_view password) {
+  return b64(fmt::format("{}{}{}{}{}", authzid, '\0', user, '\0', password));
+}
+const std::string kAlicePlain = plain("", "alice@example.test", "alice pw");
+
+// A queue chain that keeps the message in `path` and reads the envelope away.
+std::vector<std::string> keeping_queue(const std::filesystem::path& path) {
+  return {"/bin/sh", "-c", "cat > \"$0\" && cat <&1 >/dev/null", path.string()};
+}
+
+}  // namespace
+
+TEST_CASE("smtpd: without TLSCTL, STARTTLS is neither offered nor accepted") {
+  ::unsetenv("TLSCTL");
+  ::unsetenv("TLS");
+  Client c = Client::from_environment();
+  CHECK_FALSE(c.tls_control);
+  CHECK_FALSE(c.tls);
+  Fixture f;
+  Dialogue d(f.config);
+  CHECK(d.cmd("EHLO client.test") == kEhloPlain);
+  CHECK(d.cmd("STARTTLS") == "502 5.5.1 Command not implemented");
+}
+
+TEST_CASE("smtpd: STARTTLS throws away pipelined commands and requires a new EHLO") {
+  Fixture f;
+  auto asked = std::make_shared<int>(0);
+  f.config.start_tls = [asked](int control_fd, int) -> Result<TlsInfo> {
+    *asked = control_fd;
+    return TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
+  };
+  f.config.authenticate = [](std::string_view, std::string_view, std::string_view) { return AuthVerdict::kWrong; };
+  Client c = Dialogue::client();
+  c.tls_control = 42;
+  Dialogue d(f.config, c);
+  CHECK(d.cmd("EHLO client.test") ==
+        "250-mx.example.test\n250-PIPELINING\n250-8BITMIME\n250-SIZE 20971520\n250-STARTTLS\n"
+        "250 ENHANCEDSTATUSCODES");
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) ==
+        "538 5.7.11 Encryption required for requested authentication mechanism");
+  CHECK(d.cmd("STARTTLS now") == "501 5.5.4 STARTTLS takes no parameters");
+  d.cmd("MAIL FROM:<a@b.test>");
+  // CVE-2011-0411: the RSET in the same packet is never answered.
+  d.send("STARTTLS\r\nRSET\r\n");
+  CHECK(d.reply() == "220 2.0.0 Ready to start TLS");
+  // RFC 3207 4.2: state before TLS is forgotten, so MAIL needs EHLO again.
+  CHECK(d.cmd("MAIL FROM:<a@b.test>") == "503 5.5.1 Send HELO or EHLO first");
+  CHECK(*asked == 42);
+  CHECK(d.cmd("EHLO client.test") ==
+        "250-mx.example.test\n250-PIPELINING\n250-8BITMIME\n250-SIZE 20971520\n250-AUTH PLAIN LOGIN\n"
+        "250 ENHANCEDSTATUSCODES");
+  CHECK(d.cmd("STARTTLS") == "502 5.5.1 Command not implemented");
+}
+
+TEST_CASE("smtpd: a failed TLS handshake ends the session") {
+  Fixture f;
+  f.config.start_tls = [](int, int) -> Result<TlsInfo> { return Status::permanent("handshake failed"); };
+  Client c = Dialogue::client();
+  c.tls_control = 42;
+  Dialogue d(f.config, c);
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS");
+  CHECK(d.closed());
+  CHECK(d.exit_code() == 1);
+}
+
+TEST_CASE("smtpd: AUTH is refused without TLS, and not advertised") {
+  AuthFixture f;
+  Dialogue d(f.config);
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) == "503 5.5.1 Send HELO or EHLO first");
+  CHECK(d.cmd("EHLO client.test") == kEhloPlain);
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) ==
+        "538 5.7.11 Encryption required for requested authentication mechanism");
+  CHECK(d.cmd("AUTH LOGIN") == "538 5.7.11 Encryption required for requested authentication mechanism");
+  CHECK(d.cmd("MAIL FROM:<a@b.test> AUTH=<>") == "555 5.5.4 Unsupported parameter");
+  CHECK(f.calls->empty());
+}
+
+TEST_CASE("smtpd: implicit TLS comes from the environment; AUTH PLAIN with an initial response") {
+  AuthFixture f;
+  Client c = tls_client();
+  REQUIRE(c.tls);
+  CHECK(c.tls->version == "TLSv1.3");
+  CHECK(std::getenv("TLS") == nullptr);  // restored
+  Dialogue d(f.config, c);
+  CHECK(d.cmd("EHLO client.test") ==
+        "250-mx.example.test\n250-PIPELINING\n250-8BITMIME\n250-SIZE 20971520\n250-AUTH PLAIN LOGIN\n"
+        "250 ENHANCEDSTATUSCODES");
+  CHECK(d.cmd("AUTH plain " + kAlicePlain) == "235 2.7.0 Authentication successful");
+  CHECK(*f.calls == std::vector<std::string>{"alice@example.test:alice pw:PLAIN"});
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) == "503 5.5.1 Already authenticated");
+  // An authenticated client relays, with its own address or the null sender.
+  CHECK(d.cmd("MAIL FROM:<Alice@Example.Test> AUTH=<>") == "250 2.1.0 Ok");
+  CHECK(d.cmd("RCPT TO:<friend@remote.test>") == "250 2.1.5 Ok");
+  CHECK(d.cmd("RSET") == "250 2.0.0 Ok");
+  CHECK(d.cmd("MAIL FROM:<>") == "250 2.1.0 Ok");
+}
+
+TEST_CASE("smtpd: AUTH PLAIN with the 334 continuation, and authzid rules") {
+  AuthFixture f;
+  SECTION("continuation") {
+    Dialogue d(f.config, tls_client());
+    d.cmd("EHLO client.test");
+    CHECK(d.cmd("AUTH PLAIN") == "334 ");
+    CHECK(d.cmd(kAlicePlain) == "235 2.7.0 Authentication successful");
+  }
+  SECTION("an authzid equal to the authcid is fine") {
+    Dialogue d(f.config, tls_client());
+    d.cmd("EHLO client.test");
+    CHECK(d.cmd("AUTH PLAIN " + plain("alice@example.test", "alice@example.test", "alice pw")) ==
+          "235 2.7.0 Authentication successful");
+  }
+  SECTION("another authzid fails without asking checkpassword") {
+    Dialogue d(f.config, tls_client());
+    d.cmd("EHLO client.test");
+    CHECK(d.cmd("AUTH PLAIN " + plain("bob@example.test", "alice@example.test", "alice pw")) ==
+          "535 5.7.8 Authentication credentials invalid");
+    CHECK(f.calls->empty());
+  }
+  SECTION("malformed PLAIN messages") {
+    Dialogue d(f.config, tls_client());
+    d.cmd("EHLO client.test");
+    CHECK(d.cmd("AUTH PLAIN " + b64("alice@example.test")) == "501 5.5.2 Malformed authentication response");
+    CHECK(d.cmd("AUTH PLAIN =") == "501 5.5.2 Malformed authentication response");
+    CHECK(d.cmd("AUTH PLAIN " + b64(std::string("\0a\0b\0c", 6))) == "501 5.5.2 Malformed authentication response");
+  }
+}
+
+TEST_CASE("smtpd: AUTH LOGIN asks for the user name and the password in base64") {
+  AuthFixture f;
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6");
+  CHECK(d.cmd(b64("alice@example.test")) == "334 UGFzc3dvcmQ6");
+  CHECK(d.cmd(b64("alice pw")) == "235 2.7.0 Authentication successful");
+  CHECK(*f.calls == std::vector<std::string>{"alice@example.test:alice pw:LOGIN"});
+}
+
+TEST_CASE("smtpd: AUTH LOGIN with the user name as initial response") {
+  AuthFixture f;
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("AUTH LOGIN " + b64("alice@example.test")) == "334 UGFzc3dvcmQ6");
+  CHECK(d.cmd(b64("alice pw")) == "235 2.7.0 Authentication successful");
+}
+
+TEST_CASE("smtpd: AUTH cancel, bad base64, unknown mechanism, inside a transaction") {
+  AuthFixture f;
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("AUTH CRAM-MD5") == "504 5.5.4 Unrecognized authentication type");
+  CHECK(d.cmd("AUTH") == "501 5.5.4 Syntax error in parameters");
+  CHECK(d.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6");
+  CHECK(d.cmd("*") == "501 5.0.0 Authentication cancelled");
+  CHECK(d.cmd("AUTH PLAIN") == "334 ");
+  CHECK(d.cmd("*") == "501 5.0.0 Authentication cancelled");
+  CHECK(d.cmd("AUTH PLAIN not!base64") == "501 5.5.2 Cannot decode response");
+  CHECK(d.cmd("AUTH PLAIN YWJj") == "501 5.5.2 Malformed authentication response");  // "abc"
+  CHECK(d.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6");
+  CHECK(d.cmd("%%%%") == "501 5.5.2 Cannot decode response");
+  CHECK(d.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6");
+  CHECK(d.cmd(std::string(1100, 'A')) == "500 5.5.6 Authentication exchange line is too long");
+  CHECK(f.calls->empty());
+  // Still usable afterwards; but not inside a transaction (RFC 4954 section 4).
+  CHECK(d.cmd("MAIL FROM:<a@b.test>") == "250 2.1.0 Ok");
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) == "503 5.5.1 AUTH not permitted during a mail transaction");
+  CHECK(d.cmd("RSET") == "250 2.0.0 Ok");
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) == "235 2.7.0 Authentication successful");
+}
+
+TEST_CASE("smtpd: wrong passwords get 535, the third ends the session with 421") {
+  AuthFixture f;
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("AUTH PLAIN " + plain("", "alice@example.test", "guess 1")) ==
+        "535 5.7.8 Authentication credentials invalid");
+  CHECK(d.cmd("AUTH PLAIN " + plain("", "nobody@example.test", "guess 2")) ==
+        "535 5.7.8 Authentication credentials invalid");
+  // Relaying is still denied after failures.
+  CHECK(d.cmd("MAIL FROM:<a@b.test>") == "250 2.1.0 Ok");
+  CHECK(d.cmd("RCPT TO:<friend@remote.test>") == "550 Relaying denied.");
+  CHECK(d.cmd("RSET") == "250 2.0.0 Ok");
+  CHECK(d.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6");
+  CHECK(d.cmd(b64("alice@example.test")) == "334 UGFzc3dvcmQ6");
+  CHECK(d.cmd(b64("guess 3")) == "535 5.7.8 Authentication credentials invalid");
+  CHECK(d.reply() == "421 4.7.0 Too many authentication failures");
+  CHECK(d.closed());
+  CHECK(d.exit_code() == 1);
+}
+
+TEST_CASE("smtpd: the delay after a failed AUTH is taken") {
+  AuthFixture f;
+  f.config.auth_failure_delay = std::chrono::milliseconds(300);
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  auto start = std::chrono::steady_clock::now();
+  CHECK(d.cmd("AUTH PLAIN " + plain("", "alice@example.test", "wrong")).starts_with("535 "));
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(300));
+}
+
+TEST_CASE("smtpd: a temporary checkpassword failure gives 454") {
+  AuthFixture f;
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("AUTH PLAIN " + plain("", "temp@example.test", "x")) == "454 4.7.0 Temporary authentication failure");
+}
+
+TEST_CASE("smtpd: an authenticated account sends only as itself, unless authsenders says more") {
+  AuthFixture f;
+  auto senders = AuthSenders::from_lines({"alice@example.test:@sales.example.test", "alice@example.test:info@example.test"});
+  REQUIRE(senders);
+  f.config.authsenders = std::move(*senders);
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) == "235 2.7.0 Authentication successful");
+  CHECK(d.cmd("MAIL FROM:<bob@example.test>") == "553 5.7.1 Sender address not owned by authenticated account");
+  CHECK(d.cmd("MAIL FROM:<alice@remote.test>") == "553 5.7.1 Sender address not owned by authenticated account");
+  CHECK(d.cmd("MAIL FROM:<Info@Example.test>") == "250 2.1.0 Ok");
+  CHECK(d.cmd("RSET") == "250 2.0.0 Ok");
+  CHECK(d.cmd("MAIL FROM:<anyone@sales.example.test>") == "250 2.1.0 Ok");
+}
+
+TEST_CASE("smtpd: submission requires AUTH before MAIL and ignores POP before SMTP") {
+  TempDir dir;
+  ScopedChdir cd(dir.path());
+  {
+    ScopedEnv submission("SUBMISSION", "1");
+    ScopedEnv pop("POPBEFORESMTP", "1");
+    auto config = SmtpdConfig::load({});
+    REQUIRE(config);
+    CHECK(config->submission);
+    CHECK_FALSE(config->pop_before_smtp);
+  }
+  AuthFixture f;
+  f.config.submission = true;
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("MAIL FROM:<alice@example.test>") == "530 5.7.0 Authentication required");
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) == "235 2.7.0 Authentication successful");
+  CHECK(d.cmd("MAIL FROM:<alice@example.test>") == "250 2.1.0 Ok");
+}
+
+TEST_CASE("smtpd: control/authsenders is read by SmtpdConfig::load; a bad line is an error") {
+  TempDir dir;
+  ScopedChdir cd(dir.path());
+  dir.write("control/authsenders", "# exceptions\nadmin@example.test:@example.test\n");
+  auto config = SmtpdConfig::load({});
+  REQUIRE(config);
+  CHECK(config->authsenders.allows("admin@example.test", "someone@example.test"));
+  dir.write("control/authsenders", "admin@example.test\n");
+  CHECK_FALSE(SmtpdConfig::load({}));
+}
+
+TEST_CASE("smtpd: the Received header of an authenticated TLS session says ESMTPSA and the account") {
+  AuthFixture f;
+  f.config.queue_argv = keeping_queue(f.dir.path() / "message");
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("AUTH PLAIN " + kAlicePlain) == "235 2.7.0 Authentication successful");
+  CHECK(d.cmd("MAIL FROM:<alice@example.test>") == "250 2.1.0 Ok");
+  CHECK(d.cmd("RCPT TO:<friend@remote.test>") == "250 2.1.5 Ok");
+  CHECK(d.cmd("DATA").starts_with("354 "));
+  d.send("Subject: hi\r\n\r\nhello\r\n.\r\n");
+  CHECK(d.reply().starts_with("250 2.0.0 Ok: queued as "));
+  std::string message = f.dir.read("message");
+  CHECK(message.starts_with("Received: from client.test ([192.0.2.7])\n\tby mx.example.test (tikimail) with ESMTPSA id "));
+  CHECK(message.find("\n\t(TLSv1.3 TLS_AES_256_GCM_SHA384) (authenticated as alice@example.test)\n\tfor "
+                     "<friend@remote.test>;\n") != std::string::npos);
+}
+
+TEST_CASE("smtpd: over TLS without AUTH the Received header says ESMTPS") {
+  Fixture f;
+  f.config.queue_argv = keeping_queue(f.dir.path() / "message");
+  Dialogue d(f.config, tls_client());
+  ehlo_mail(d);
+  CHECK(d.cmd("RCPT TO:<alice@example.test>") == "250 2.1.5 Ok");
+  CHECK(d.cmd("DATA").starts_with("354 "));
+  d.send("hello\r\n.\r\n");
+  CHECK(d.reply().starts_with("250 "));
+  std::string message = f.dir.read("message");
+  CHECK(message.find(" with ESMTPS id ") != std::string::npos);
+  CHECK(message.find("authenticated") == std::string::npos);
 }

@@ -29,6 +29,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def make_certificate(cert, key, cn="localhost", names=("DNS:localhost", "IP:127.0.0.1"), days=30):
+    """Writes a self-signed certificate and its key (mode 0600) with openssl, key first, each
+    through a temporary name, so that tlsd (which re-reads them per connection) never sees half."""
+    cert, key = Path(cert), Path(key)
+    tmp_cert, tmp_key = cert.with_name(cert.name + ".tmp"), key.with_name(key.name + ".tmp")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days),
+                    "-subj", f"/CN={cn}", "-addext", "subjectAltName=" + ",".join(names),
+                    "-keyout", str(tmp_key), "-out", str(tmp_cert)],
+                   check=True, capture_output=True)
+    os.chmod(tmp_key, 0o600)
+    os.chmod(tmp_cert, 0o644)
+    os.replace(tmp_key, key)
+    os.replace(tmp_cert, cert)
+    return cert
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
     """Polls predicate() until it is true; raises AssertionError after timeout seconds."""
     end = time.monotonic() + timeout
@@ -46,8 +62,12 @@ class Installation:
 
     def __init__(self, domains=("example.test",), accounts=("alice@example.test", "bob@example.test"),
                  control=None, start_services=True):
-        self.port = free_port()
-        self.pop3_port = free_port()
+        self.port = free_port()             # SMTP, the MX port (STARTTLS on request)
+        self.submission_port = free_port()  # STARTTLS, then AUTH
+        self.smtps_port = free_port()       # implicit TLS
+        self.pop3_port = free_port()        # POP3 (STLS on request)
+        self.pop3s_port = free_port()       # implicit TLS
+        self.cert = None                    # control/tls/cert.pem once set up: the CA file clients trust
         self.domains = domains
         self.accounts = {a: f"pw-{a.split('@')[0]}-{os.getpid()}" for a in accounts}
         self.control = dict(control or {})
@@ -61,9 +81,16 @@ class Installation:
         self.prefix = Path(tempfile.mkdtemp(prefix="tikimail-e2e-"))
         os.chmod(self.prefix, 0o755)  # the service users must be able to enter it
         env = dict(os.environ, LISTEN_IP="127.0.0.1", PORT_SMTP=str(self.port), PORT_POP3=str(self.pop3_port),
-                   SRC_BIN=str(BIN))
-        subprocess.run(["sh", str(REPO / "scripts" / "install.sh"), str(self.prefix)], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+                   PORT_SUBMISSION=str(self.submission_port), PORT_SMTPS=str(self.smtps_port),
+                   PORT_POP3S=str(self.pop3s_port), SRC_BIN=str(BIN))
+        # stderr is kept for a failure only: the note that no certificate exists yet is expected.
+        installed = subprocess.run(["sh", str(REPO / "scripts" / "install.sh"), str(self.prefix)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if installed.returncode != 0:
+            raise RuntimeError(f"install.sh failed ({installed.returncode}): {installed.stderr}")
+        # The administrator's step (INSTALL): a certificate for localhost and 127.0.0.1.
+        tls = self.prefix / "control" / "tls"
+        self.cert = make_certificate(tls / "cert.pem", tls / "key.pem")
         self.write_control("me", "mx.example.test")
         self.write_control("rcpthosts", "\n".join(self.domains))
         self.write_control("postmaster", next(iter(self.accounts), "postmaster@example.test"))
@@ -87,12 +114,17 @@ class Installation:
         self.teardown()
 
     def start(self):
-        """Starts runsvdir on the prefix's service/ and waits for smtpd and deliver."""
+        """Starts runsvdir on the prefix's service/ and waits for every port and deliver."""
         self.runsvdir = subprocess.Popen(["runsvdir", "-P", str(self.prefix / "service")],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          start_new_session=True)
         wait_until(self._port_open, timeout=15, what=f"smtpd on port {self.port}")
+        wait_until(lambda: self._answers(self.submission_port, b"220"), timeout=15,
+                   what=f"submission on {self.submission_port}")
         wait_until(lambda: self._answers(self.pop3_port, b"+OK"), timeout=15, what=f"pop3d on {self.pop3_port}")
+        for name, port in (("smtps", self.smtps_port), ("pop3s", self.pop3s_port)):
+            # TLS first: a TCP connect is enough (tcpserver accepts only when the service runs).
+            wait_until(lambda: self._connects(port), timeout=15, what=f"{name} on {port}")
         wait_until(lambda: self.service_pid("deliver"), timeout=15, what="deliver running")
 
     def stop(self):
@@ -116,6 +148,14 @@ class Installation:
 
     def _port_open(self):
         return self._answers(self.port, b"220")
+
+    @staticmethod
+    def _connects(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     @staticmethod
     def _answers(port, greeting):

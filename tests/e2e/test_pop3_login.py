@@ -3,10 +3,11 @@ loopback with Python's poplib: USER/PASS, APOP after `mailpasswd apop on`, the f
 and POP before SMTP (relayctl check sees the client's IP after a login).
 
 Run as root, the chain is installed the way pop3d/README.md describes: pop3d runs as an
-unprivileged user (tiki-pop3 when it exists, else nobody), checkpassword is set-uid root and
-executable only by that user's group, and the session runs as vmail. Run as an ordinary user,
-everything runs as that user."""
+unprivileged user (tiki-pop3 when it exists, else nobody) with group tiki-auth, checkpassword is
+set-uid root and executable only by that group, and the session runs as vmail. Run as an
+ordinary user, everything runs as that user."""
 
+import grp
 import os
 import poplib
 import pwd
@@ -45,10 +46,12 @@ class Pop3Chain:
                 pw = pwd.getpwnam("tiki-pop3")
             except KeyError:
                 pw = pwd.getpwnam("nobody")
-            # pop3/README.md: checkpassword is set-uid root, mode 4750, group of pop3d's user.
-            os.chown(prefix / "bin" / "checkpassword", 0, pw.pw_gid)
-            os.chmod(prefix / "bin" / "checkpassword", 0o4750)
-            user = ["-u", str(pw.pw_uid), "-g", str(pw.pw_gid)]
+            # pop3d/README.md: checkpassword is set-uid root, mode 4750, group tiki-auth (as
+            # install.sh leaves it), and pop3d runs with that group.
+            auth_gid = grp.getgrnam("tiki-auth").gr_gid
+            st = os.stat(prefix / "bin" / "checkpassword")
+            assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, auth_gid, 0o4750), oct(st.st_mode)
+            user = ["-u", str(pw.pw_uid), "-g", str(auth_gid)]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 ["tcpserver", "-R", "-H", "-l", "0", *user, "127.0.0.1", str(self.port),

@@ -119,11 +119,11 @@ class RelayTest(unittest.TestCase):
         st = os.stat(self.relay)
         if IS_ROOT:
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o2750)
-            self.assertEqual((st.st_uid, grp.getgrgid(st.st_gid).gr_name), (0, "tiki-smtpd"))
+            self.assertEqual((st.st_uid, grp.getgrgid(st.st_gid).gr_name), (0, "tiki-auth"))
             self.assertEqual(self.relayctl("allow", OUTSIDE_IP).returncode, 0)
             entry = os.stat(self.relay / OUTSIDE_IP)
             self.assertEqual(stat.S_IMODE(entry.st_mode), 0o640)
-            self.assertEqual(grp.getgrgid(entry.st_gid).gr_name, "tiki-smtpd")  # smtpd reads it
+            self.assertEqual(grp.getgrgid(entry.st_gid).gr_name, "tiki-auth")  # smtpd reads it (tlsd -g)
         else:
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o750)
 

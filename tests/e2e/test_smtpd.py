@@ -1,5 +1,6 @@
 """End-to-end: smtpd under tcpserver and runit, driven by swaks, curl, smtplib and raw sockets."""
 
+import grp
 import os
 import pwd
 import re
@@ -36,8 +37,9 @@ class SmtpdTest(unittest.TestCase):
             self.assertEqual(c.greeting, (220, ["mx.example.test ESMTP tikimail"]))
             code, lines = c.cmd("EHLO client.test")
             self.assertEqual(code, 250)
+            # Port 25 runs under tlsd in on-request mode: STARTTLS is offered, AUTH only after it.
             self.assertEqual(lines, ["mx.example.test", "PIPELINING", "8BITMIME", f"SIZE {DATABYTES}",
-                                     "ENHANCEDSTATUSCODES"])
+                                     "STARTTLS", "ENHANCEDSTATUSCODES"])
             self.assertEqual(c.cmd("QUIT"), (221, ["2.0.0 Bye"]))
 
     def test_swaks_mail_lands_byte_exact_in_maildir(self):
@@ -211,8 +213,12 @@ class SmtpdTest(unittest.TestCase):
             uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status, re.M)
             self.assertEqual(int(uids.group(1)), smtpd_user.pw_uid)
             self.assertEqual(int(uids.group(2)), smtpd_user.pw_uid)
-        for path in ("users/accounts", "mail/example.test/alice/Maildir/new", "queue/todo"):
-            probe = subprocess.run(["setpriv", f"--reuid={smtpd_user.pw_uid}", f"--regid={smtpd_user.pw_gid}",
+            # Group tiki-auth (tlsd -g): it may run checkpassword and read relay/, nothing more.
+            auth_gid = grp.getgrnam("tiki-auth").gr_gid
+            gids = re.search(r"^Gid:\s+(\d+)\s+(\d+)", status, re.M)
+            self.assertEqual((int(gids.group(1)), int(gids.group(2))), (auth_gid, auth_gid))
+        for path in ("users/accounts", "mail/example.test/alice/Maildir/new", "queue/todo", "control/tls/key.pem"):
+            probe = subprocess.run(["setpriv", f"--reuid={smtpd_user.pw_uid}", f"--regid={auth_gid}",
                                     "--clear-groups", "python3", "-c", f"import os; os.listdir('{path}') "
                                     f"if os.path.isdir('{path}') else open('{path}').read()"],
                                    cwd=self.inst.prefix, capture_output=True, text=True)

@@ -1,0 +1,112 @@
+// common/starttls.cpp: the program's side of the STARTTLS handoff: one request byte, one
+// answer read to EOF with the new connection's fd attached.
+#include "common/starttls.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/fd.h"
+#include "common/lineio.h"
+
+namespace tikimail {
+
+std::optional<int> tls_control_fd() {
+  const char* tls = std::getenv("TLS");
+  if (tls != nullptr && *tls != '\0') return std::nullopt;  // already on (implicit mode)
+  const char* text = std::getenv("TLSCTL");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  std::string_view s(text);
+  int fd = -1;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), fd);
+  if (ec != std::errc() || end != s.data() + s.size() || fd <= 2) return std::nullopt;
+  if (::fcntl(fd, F_GETFD) < 0) return std::nullopt;  // not open in this process
+  return fd;
+}
+
+std::optional<TlsInfo> tls_from_environment() {
+  const char* version = std::getenv("TLS");
+  if (version == nullptr || *version == '\0') return std::nullopt;
+  const char* cipher = std::getenv("TLSCIPHER");
+  return TlsInfo{version, cipher != nullptr ? cipher : ""};
+}
+
+// Reads tlsd's answer up to EOF; the first fd that arrives goes to *passed, extra ones are
+// closed (MSG_CMSG_CLOEXEC: none can leak into an exec meanwhile).
+static Result<std::string> read_answer(int control, Deadline deadline, Fd* passed) {
+  std::string answer;
+  for (;;) {
+    pollfd p{control, POLLIN, 0};
+    int ready = ::poll(&p, 1, deadline.poll_ms());
+    if (ready == 0) return Status::permanent("STARTTLS: no answer from tlsd before the deadline");
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno("STARTTLS: poll", errno);
+    }
+    char bytes[kMaxStartTlsAnswer + 1];
+    iovec iov{bytes, sizeof bytes};
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(4 * sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof cbuf;
+    ssize_t n = ::recvmsg(control, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return Status::from_errno("STARTTLS: recvmsg", errno);
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (!passed->valid())
+          *passed = Fd(fd);
+        else
+          ::close(fd);
+      }
+    }
+    if (n == 0) return answer;
+    answer.append(bytes, static_cast<size_t>(n));
+    if (answer.size() > kMaxStartTlsAnswer) return Status::permanent("STARTTLS: answer from tlsd too long");
+  }
+}
+
+Result<TlsInfo> start_tls(int control_fd, int timeout_seconds) {
+  Fd control(control_fd);  // closed on every return: the handoff happens once
+  Deadline deadline = Deadline::after_seconds(timeout_seconds);
+  for (;;) {
+    ssize_t n = ::send(control.get(), &kStartTlsRequest, 1, MSG_NOSIGNAL);
+    if (n == 1) break;
+    if (n < 0 && errno == EINTR) continue;
+    return Status::permanent(fmt::format("STARTTLS: request to tlsd: {}", std::strerror(errno)));
+  }
+  Fd passed;
+  auto answer = read_answer(control.get(), deadline, &passed);
+  if (!answer) return answer.error();
+  if (answer->empty()) return Status::permanent("STARTTLS: tlsd closed the control socket without answering");
+  if (answer->front() == kStartTlsRefused)
+    return Status::permanent("STARTTLS: handshake failed: " + answer->substr(1));
+  size_t space = answer->find(' ');
+  if (answer->front() != kStartTlsAccepted || !passed.valid() || space == std::string::npos)
+    return Status::permanent("STARTTLS: malformed answer from tlsd");
+  TlsInfo info{answer->substr(1, space - 1), answer->substr(space + 1)};
+  // From here on fds 0 and 1 are the TLS connection; the client's socket is no longer ours.
+  if (::dup2(passed.get(), 0) < 0 || ::dup2(passed.get(), 1) < 0)
+    return Status::permanent(fmt::format("STARTTLS: dup2: {}", std::strerror(errno)));
+  if (Status s = set_nonblocking(0); !s) return Status::permanent("STARTTLS: " + s.message());
+  ::unsetenv("TLSCTL");
+  ::setenv("TLS", info.version.c_str(), 1);
+  ::setenv("TLSCIPHER", info.cipher.c_str(), 1);
+  return info;
+}
+
+}  // namespace tikimail

@@ -1,0 +1,160 @@
+// tlsd/context_test.cpp: the server context and handshake against a real OpenSSL client.
+#include "tlsd/context.h"
+
+#include <sys/socket.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "common/test_util.h"
+#include "tlsd/test_tls.h"
+
+using namespace tikimail;
+using tikimail::testing::TempDir;
+using tikimail::testing::TestClient;
+using tikimail::testing::TestPair;
+
+namespace {
+
+struct Outcome {
+  Result<TlsParams> server = Status::temporary("not run");
+  bool client_ok = false;
+  std::string served;  // CN of the certificate the client got
+};
+
+// One handshake between tlsd's code (in a thread) and a client over a socketpair.
+Outcome handshake(const TlsConfig& config, const char* sni = nullptr, int max_version = 0) {
+  Outcome out;
+  auto ctx = make_server_context(config);
+  REQUIRE(ctx.has_value());
+  Ssl ssl(SSL_new(ctx->get()));
+  TestPair pair;
+  std::thread server([&] {
+    out.server = accept_tls(ssl.get(), pair.server.get(), pair.server.get(), Deadline::after_seconds(5));
+  });
+  TestClient client(pair.client.get(), sni, max_version);
+  out.client_ok = client.connect();
+  out.served = client.peer_name();
+  ::shutdown(pair.client.get(), SHUT_WR);  // a client that gave up lets the server see EOF
+  server.join();
+  return out;
+}
+
+TlsConfig config_in(const TempDir& dir) {
+  TlsConfig config;
+  config.tls_dir = (dir.path() / "control/tls").string();
+  return config;
+}
+
+}  // namespace
+
+TEST_CASE("tlsd context: an SNI name becomes a folder name only when it is a host name") {
+  CHECK(sni_directory_name("Mail.Example.TEST") == "mail.example.test");
+  CHECK(sni_directory_name("a-b_c.x9") == "a-b_c.x9");
+  CHECK_FALSE(sni_directory_name(""));
+  CHECK_FALSE(sni_directory_name(".."));
+  CHECK_FALSE(sni_directory_name("../key"));
+  CHECK_FALSE(sni_directory_name("a/b"));
+  CHECK_FALSE(sni_directory_name("a..b"));
+  CHECK_FALSE(sni_directory_name("trailing."));
+  CHECK_FALSE(sni_directory_name("sp ace"));
+  CHECK_FALSE(sni_directory_name(std::string("nul\0x", 5)));
+  CHECK_FALSE(sni_directory_name(std::string(64, 'a') + ".test"));
+  CHECK_FALSE(sni_directory_name(std::string(250, 'a') + ".test"));
+}
+
+TEST_CASE("tlsd context: a handshake serves control/tls/cert.pem with TLS 1.3") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  TlsConfig config = config_in(dir);
+  Outcome out = handshake(config, "mx.test");
+  REQUIRE(out.server.has_value());
+  CHECK(out.client_ok);
+  CHECK(out.served == "mx.test");
+  CHECK(out.server->version == "TLSv1.3");
+  CHECK(out.server->cipher.rfind("TLS_", 0) == 0);
+  CHECK(out.server->sni == "mx.test");
+}
+
+TEST_CASE("tlsd context: TLS 1.2 uses the control/tlsciphers list") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  TlsConfig config = config_in(dir);
+  config.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+  Outcome out = handshake(config, nullptr, TLS1_2_VERSION);
+  REQUIRE(out.server.has_value());
+  CHECK(out.server->version == "TLSv1.2");
+  CHECK(out.server->cipher == "ECDHE-ECDSA-CHACHA20-POLY1305");
+  CHECK(out.server->sni.empty());
+}
+
+TEST_CASE("tlsd context: SNI picks the certificate of control/tls/sni/<name>") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "default.test"));
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls/sni/customer.test", "customer.test"));
+  TlsConfig config = config_in(dir);
+  CHECK(handshake(config, "Customer.TEST").served == "customer.test");
+  CHECK(handshake(config, "other.test").served == "default.test");
+  CHECK(handshake(config).served == "default.test");
+  CHECK(handshake(config, "../../control/tls/sni/customer.test").served == "default.test");
+}
+
+TEST_CASE("tlsd context: an SNI folder whose files do not load fails the handshake") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "default.test"));
+  dir.write("control/tls/sni/broken.test/cert.pem", "not a certificate\n");
+  Outcome out = handshake(config_in(dir), "broken.test");
+  CHECK_FALSE(out.client_ok);
+  CHECK_FALSE(out.server.has_value());
+}
+
+TEST_CASE("tlsd context: a certificate replaced on disk is served to the next connection") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "old.test"));
+  TlsConfig config = config_in(dir);
+  CHECK(handshake(config).served == "old.test");
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "new.test"));
+  CHECK(handshake(config).served == "new.test");
+}
+
+TEST_CASE("tlsd context: TLS 1.1 is refused") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  Outcome out = handshake(config_in(dir), nullptr, TLS1_1_VERSION);
+  CHECK_FALSE(out.client_ok);
+  REQUIRE_FALSE(out.server.has_value());
+  CHECK_THAT(out.server.error().message(), Catch::Contains("unsupported protocol"));
+}
+
+TEST_CASE("tlsd context: a silent client fails the handshake at the deadline") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  TlsConfig config = config_in(dir);
+  auto ctx = make_server_context(config);
+  REQUIRE(ctx.has_value());
+  Ssl ssl(SSL_new(ctx->get()));
+  TestPair pair;
+  auto params = accept_tls(ssl.get(), pair.server.get(), pair.server.get(), Deadline::after(std::chrono::milliseconds(200)));
+  REQUIRE_FALSE(params.has_value());
+  CHECK(params.error().message() == "timeout");
+}
+
+TEST_CASE("tlsd context: a missing key is an error naming the file") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  std::filesystem::remove(dir.path() / "control/tls/key.pem");
+  auto ctx = make_server_context(config_in(dir));
+  REQUIRE_FALSE(ctx.has_value());
+  CHECK(ctx.error().temporary_failure());
+  CHECK_THAT(ctx.error().message(), Catch::Contains("key.pem"));
+}
+
+TEST_CASE("tlsd context: a cipher list OpenSSL cannot use is an error") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  TlsConfig config = config_in(dir);
+  config.ciphers = "NO-SUCH-CIPHER";
+  auto ctx = make_server_context(config);
+  REQUIRE_FALSE(ctx.has_value());
+  CHECK_THAT(ctx.error().message(), Catch::Contains("control/tlsciphers"));
+}
