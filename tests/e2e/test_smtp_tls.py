@@ -202,6 +202,22 @@ class SmtpTlsTest(unittest.TestCase):
         self.assertRegex(self.inst.log("submission"), r"accepted from=<alice@example\.test> rcpts=1 .* tls=TLSv1\.[23] "
                                                        r"auth=alice@example\.test")
 
+    def test_smtplib_smtp_ssl_on_smtps_logs_in_and_sends(self):
+        before = len(self.inst.messages(BOB))
+        with smtplib.SMTP_SSL("127.0.0.1", self.inst.smtps_port, timeout=20, context=self.ctx,
+                              source_address=(OUTSIDE_IP, 0)) as s:
+            code, _ = s.ehlo("client.test")
+            self.assertEqual(code, 250)
+            self.assertIn("PLAIN", s.esmtp_features.get("auth", ""))
+            self.assertNotIn("starttls", s.esmtp_features)  # TLS is on already
+            with self.assertRaises(smtplib.SMTPSenderRefused) as refused:
+                s.sendmail(ALICE, [BOB], self.body("before login"))
+            self.assertEqual(refused.exception.smtp_code, 530)
+            s.login(ALICE, self.pw)
+            s.sendmail(ALICE, [BOB], self.body("smtplib smtps"))
+        got = self.inst.wait_for_messages(BOB, before + 1)
+        self.assertTrue(any(b"Subject: smtplib smtps" in m for m in got))
+
     # -- checkpassword in its verify-only mode ---------------------------------------
 
     def test_checkpassword_authservice_smtp_only_verifies(self):
