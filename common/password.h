@@ -11,6 +11,9 @@ namespace tikimail {
 
 // The longest password accepted, in bytes. Longer input is refused, not cut.
 inline constexpr size_t kMaxPassword = 1024;
+// The checkpassword interface (pop3d/README.md) takes at most this many bytes on fd 3:
+// `user\0password\0timestamp\0`. Callers refuse longer credentials themselves.
+inline constexpr size_t kMaxCheckpasswordInput = 512;
 
 // A cleartext password. Its bytes live in one heap buffer reserved up front, so they are
 // never copied by growth, and the whole buffer is wiped with sodium_memzero on

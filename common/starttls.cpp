@@ -26,7 +26,12 @@ std::optional<int> tls_control_fd() {
   int fd = -1;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), fd);
   if (ec != std::errc() || end != s.data() + s.size() || fd <= 2) return std::nullopt;
-  if (::fcntl(fd, F_GETFD) < 0) return std::nullopt;  // not open in this process
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0) return std::nullopt;  // not open in this process
+  // Ours alone: no program we exec (queue, checkpassword, pop3d-session) may inherit a line
+  // to the root tlsd, nor a variable naming an fd it does not have.
+  ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  ::unsetenv("TLSCTL");
   return fd;
 }
 

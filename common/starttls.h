@@ -22,6 +22,9 @@ inline constexpr size_t kMaxStartTlsAnswer = 512;
 
 // The control fd from $TLSCTL (a decimal fd number above 2), when tlsd runs us in on-request
 // mode and TLS is not yet on. nullopt when TLSCTL is unset or malformed, or TLS is set.
+// Call it once: it marks the fd close-on-exec and removes TLSCTL from the environment, so
+// that nothing this process execs (queue, checkpassword, pop3d-session) inherits the line
+// to tlsd.
 std::optional<int> tls_control_fd();
 
 struct TlsInfo {

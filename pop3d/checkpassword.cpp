@@ -105,6 +105,12 @@ std::optional<std::string> smtp_auth_method(const char* authservice, const char*
   return std::string("smtp");
 }
 
+bool caller_may_log_in(uid_t uid, uid_t euid) {
+  if (uid == euid || uid == 0) return true;
+  const passwd* pop3 = ::getpwnam(kPop3User);
+  return pop3 != nullptr && pop3->pw_uid == uid;
+}
+
 Result<RelayPolicy> RelayPolicy::load() {
   RelayPolicy p;
   auto window = read_relay_window("control/relaywindow");

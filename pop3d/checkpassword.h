@@ -3,6 +3,8 @@
 // SMTP, and becoming the mailbox owner in the account's Maildir.
 #pragma once
 
+#include <sys/types.h>
+
 #include <ctime>
 #include <optional>
 #include <string>
@@ -16,7 +18,7 @@
 
 namespace tikimail {
 
-inline constexpr size_t kMaxCredentials = 512;         // bytes on fd 3, all three fields
+inline constexpr size_t kMaxCredentials = kMaxCheckpasswordInput;  // bytes on fd 3, all three fields
 inline constexpr const char* kMailboxUser = "vmail";   // DESIGN section 4
 
 // checkpassword's exit codes before it execs the session (pop3d/README.md).
@@ -63,6 +65,15 @@ LoginCheck check_login(const Credentials& credentials, const std::vector<Account
 // another or no AUTHMECH) when `authservice` is "smtp"; nothing otherwise (the POP3 stage).
 // In that mode checkpassword only checks and exits 0, 1 or 111 (pop3d/README.md).
 std::optional<std::string> smtp_auth_method(const char* authservice, const char* authmech);
+
+// The user pop3d runs as in a root install; only it may ask for the full login.
+inline constexpr const char* kPop3User = "tiki-pop3";
+
+// Whether a caller with real uid `uid` may use the full login mode (relay entry, becoming
+// vmail, exec) when checkpassword runs with effective uid `euid`. Not set-uid (a demo, or
+// root itself calling): anyone. Set-uid root: only kPop3User; smtpd, also allowed to run
+// checkpassword for SMTP AUTH, gets the verify-only mode and nothing more.
+bool caller_may_log_in(uid_t uid, uid_t euid);
 
 // What the control files say about POP before SMTP (seed S4).
 struct RelayPolicy {

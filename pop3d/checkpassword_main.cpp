@@ -27,6 +27,12 @@ int main(int argc, char** argv) try {
     log.fatal("usage: checkpassword program [args...]");
     return kCheckMisuse;
   }
+  // Set-uid root: the full login (relay entry, becoming vmail, exec) is for pop3d alone;
+  // every other member of tiki-auth (smtpd) may only verify (DESIGN section 4).
+  if (!smtp_method && !caller_may_log_in(::getuid(), ::geteuid())) {
+    log.fatal("uid {} may only verify (AUTHSERVICE=smtp); the full login is pop3d's", ::getuid());
+    return kCheckMisuse;
+  }
   auto credentials = read_credentials(3);
   if (!credentials) {
     log.fatal("{}", credentials.error().message());

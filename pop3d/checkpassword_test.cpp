@@ -2,6 +2,7 @@
 // real accounts file, APOP on and off, POP before SMTP, the Maildir.
 #include "pop3d/checkpassword.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -191,4 +192,14 @@ TEST_CASE("checkpassword: SMTP AUTH credentials (no timestamp) are checked like 
   CHECK(p.check(creds("BOB@example.test", "bob pw")).verdict == Verdict::kOk);
   CHECK(p.check(creds("bob@example.test", "alice pw")).verdict == Verdict::kWrong);
   CHECK(p.check(creds("carol@example.test", "x")).verdict == Verdict::kWrong);
+}
+
+TEST_CASE("checkpassword: set-uid, only the pop3d user may ask for the full login") {
+  CHECK(caller_may_log_in(1000, 1000));  // not set-uid: a demo run by one user
+  CHECK(caller_may_log_in(0, 0));
+  CHECK(caller_may_log_in(0, 5));        // root calling it directly
+  const passwd* pop3 = ::getpwnam(kPop3User);
+  uid_t stranger = pop3 != nullptr && pop3->pw_uid == 65534 ? 65533 : 65534;
+  CHECK_FALSE(caller_may_log_in(stranger, 0));  // smtpd's uid, say: verify only
+  if (pop3 != nullptr) CHECK(caller_may_log_in(pop3->pw_uid, 0));
 }

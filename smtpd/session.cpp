@@ -320,7 +320,10 @@ bool Session::sasl_step(Reply challenge, std::string* out) {
 void Session::finish_auth(std::string_view user, std::string_view password, std::string_view mechanism) {
   // A name that cannot be an account address is not sent to checkpassword, and never lands in
   // a header: only printable ASCII without spaces, parentheses or backslashes.
-  bool plausible = !user.empty() && user.size() <= kMaxPath && !password.empty() && password.size() <= kMaxPassword;
+  // What cannot fit checkpassword's 512 bytes on fd 3 (user, password, empty timestamp, three
+  // NULs) is a wrong password here, with its delay and count, never a temporary failure.
+  bool plausible = !user.empty() && user.size() <= kMaxPath && !password.empty() && password.size() <= kMaxPassword &&
+                   user.size() + password.size() + 3 <= kMaxCheckpasswordInput;
   for (char c : user)
     if (c <= 32 || c >= 127 || c == '(' || c == ')' || c == '\\') plausible = false;
   AuthVerdict verdict = plausible ? config_.authenticate(user, password, mechanism) : AuthVerdict::kWrong;

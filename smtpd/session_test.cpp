@@ -623,6 +623,20 @@ TEST_CASE("smtpd: the delay after a failed AUTH is taken") {
   CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(300));
 }
 
+TEST_CASE("smtpd: credentials too long for checkpassword are a failed login, counted") {
+  AuthFixture f;
+  Dialogue d(f.config, tls_client());
+  d.cmd("EHLO client.test");
+  std::string long_password(600, 'p');  // user + password + 3 NULs over checkpassword's 512
+  for (int i = 0; i < f.config.max_auth_failures; ++i) {
+    CHECK(d.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6");
+    CHECK(d.cmd(b64("alice@example.test")) == "334 UGFzc3dvcmQ6");
+    CHECK(d.cmd(b64(long_password)) == "535 5.7.8 Authentication credentials invalid");
+  }
+  CHECK(f.calls->empty());  // refused before checkpassword, which would call it misuse (454)
+  CHECK(d.reply() == "421 4.7.0 Too many authentication failures");
+}
+
 TEST_CASE("smtpd: a temporary checkpassword failure gives 454") {
   AuthFixture f;
   Dialogue d(f.config, tls_client());

@@ -2,6 +2,8 @@
 // program's (common/starttls.h).
 #include "tlsd/handoff.h"
 
+#include <fcntl.h>
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -185,6 +187,8 @@ TEST_CASE("starttls: TLSCTL names the control fd only while TLS is off") {
   ::unsetenv("TLS");
   ::setenv("TLSCTL", fd.c_str(), 1);
   CHECK(tls_control_fd() == control->theirs.get());
+  CHECK(std::getenv("TLSCTL") == nullptr);                     // taken: not passed on by exec
+  CHECK((::fcntl(control->theirs.get(), F_GETFD) & FD_CLOEXEC) != 0);
   ::setenv("TLSCTL", "12x", 1);
   CHECK_FALSE(tls_control_fd());
   ::setenv("TLSCTL", "1", 1);

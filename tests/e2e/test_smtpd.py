@@ -203,6 +203,35 @@ class SmtpdTest(unittest.TestCase):
             self.inst.write_control("timeoutsmtpd", "300")
 
     @unittest.skipUnless(IS_ROOT, "privilege separation needs root")
+    def test_smtpd_user_may_only_verify_through_checkpassword(self):
+        # smtpd may run set-uid checkpassword for SMTP AUTH, but never its full POP login
+        # (relay entry, becoming vmail, running a program).
+        smtpd_user = pwd.getpwnam("tiki-smtpd")
+        auth_gid = grp.getgrnam("tiki-auth").gr_gid
+        creds = f"alice@example.test\0{self.inst.accounts['alice@example.test']}\0\0".encode()
+
+        def run(*extra_env):
+            r, w = os.pipe()
+            os.write(w, creds)
+            os.close(w)
+            env = dict(os.environ, TCPREMOTEIP="192.0.2.99", **dict(extra_env))
+            try:
+                return subprocess.run(["setpriv", f"--reuid={smtpd_user.pw_uid}", f"--regid={auth_gid}",
+                                       "--clear-groups", "bin/checkpassword", "/usr/bin/id", "-u"],
+                                      cwd=self.inst.prefix, env=env, pass_fds=(r,), capture_output=True,
+                                      text=True, preexec_fn=lambda: os.dup2(r, 3))
+            finally:
+                os.close(r)
+
+        full = run()
+        self.assertEqual(full.returncode, 2, full.stdout + full.stderr)
+        self.assertEqual(full.stdout, "")  # /usr/bin/id never ran, as vmail or anyone
+        self.assertFalse((self.inst.prefix / "relay" / "192.0.2.99").exists())
+        verify = run(("AUTHSERVICE", "smtp"))
+        self.assertEqual(verify.returncode, 0, verify.stderr)
+        self.assertEqual(verify.stdout, "")
+
+    @unittest.skipUnless(IS_ROOT, "privilege separation needs root")
     def test_smtpd_runs_as_its_own_user_and_cannot_read_accounts(self):
         smtpd_user = pwd.getpwnam("tiki-smtpd")
         with self.client() as c:
