@@ -1,15 +1,20 @@
 """End-to-end: the POP3 chain (pop3d -> checkpassword -> pop3d-session) under tcpserver and
 runit, driven by poplib, curl and fetchmail; POP before SMTP through smtpd."""
 
+import grp
 import os
 import poplib
+import pwd
+import re
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from lib import OUTSIDE_IP, Installation, SmtpClient, wait_until
+from pathlib import Path
+
+from lib import IS_ROOT, OUTSIDE_IP, Installation, SmtpClient, wait_until
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -199,6 +204,36 @@ class Pop3Test(unittest.TestCase):
             self.assertEqual(c.cmd("RCPT TO:<friend@remote.test>"), (250, ["2.1.5 Ok"]))
         check = subprocess.run([self.inst.bin("relayctl"), "check", client_ip], cwd=self.inst.prefix)
         self.assertEqual(check.returncode, 0)
+
+    @unittest.skipUnless(IS_ROOT, "privilege separation needs root")
+    def test_pop3d_before_login_runs_as_its_own_user_and_holds_no_secret(self):
+        pop3_user = pwd.getpwnam("tiki-pop3")
+        auth_gid = grp.getgrnam("tiki-auth").gr_gid
+        p = self.pop(ALICE)
+        try:
+            p.user(ALICE)  # mid-login: the pre-login stage is the process on the socket
+            pids = [pid for pid in os.listdir("/proc") if pid.isdigit() and self._is_our_pop3d(pid)]
+            self.assertEqual(len(pids), 1)
+            status = Path(f"/proc/{pids[0]}/status").read_text()
+            self.assertEqual(int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1)), pop3_user.pw_uid)
+            self.assertEqual(int(re.search(r"^Gid:\s+(\d+)", status, re.M).group(1)), auth_gid)
+        finally:
+            p.quit()
+        for path in ("users/accounts", "control/tls/key.pem", "mail/example.test/alice/Maildir/cur"):
+            probe = subprocess.run(["setpriv", f"--reuid={pop3_user.pw_uid}", f"--regid={auth_gid}", "--clear-groups",
+                                    "python3", "-c", f"import os; os.listdir('{path}') "
+                                    f"if os.path.isdir('{path}') else open('{path}').read()"],
+                                   cwd=self.inst.prefix, capture_output=True, text=True)
+            self.assertNotEqual(probe.returncode, 0, path)
+            self.assertIn("PermissionError", probe.stderr, path)
+
+    def _is_our_pop3d(self, pid):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return False
+        return cmd[0].endswith(b"bin/pop3d") and cwd == str(self.inst.prefix)
 
     def test_idle_session_is_closed(self):
         self.inst.write_control("timeoutpop3d", "2")
