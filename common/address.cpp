@@ -199,6 +199,7 @@ PathResult parse_path(std::string_view arg, bool allow_null, bool allow_bare_pos
   } else {
     size_t sp = arg.find(' ');
     path = arg.substr(0, sp);
+    if (path.empty()) return failed(PathError::kSyntax);  // "MAIL FROM:" alone is no path; <> is
     params = sp == std::string_view::npos ? std::string_view() : arg.substr(sp);
     if (path.size() + 2 > kMaxPath) return failed(PathError::kTooLong);
   }

@@ -97,7 +97,7 @@ MaildirWriter::MaildirWriter(std::string_view host) {
 std::string MaildirWriter::unique_name() {
   struct timeval now;
   ::gettimeofday(&now, nullptr);
-  return fmt::format("{}.M{}P{}Q{}.{}", static_cast<long long>(now.tv_sec), static_cast<long>(now.tv_usec),
+  return fmt::format("{}.M{:06}P{}Q{}.{}", static_cast<long long>(now.tv_sec), static_cast<long>(now.tv_usec),
                      static_cast<long>(::getpid()), ++counter_, host_);
 }
 

@@ -44,6 +44,11 @@ TEST_CASE("maildir: the message appears in new/ with the exact bytes, nothing st
   CHECK(names_in(dir.path() / "Maildir/new") == std::vector<std::string>{file->name});
   CHECK(names_in(dir.path() / "Maildir/tmp").empty());
   CHECK(dir.read("Maildir/new/" + file->name) == header + message);
+  // Microseconds are zero-padded, so names of one second sort in delivery order.
+  size_t m = file->name.find(".M"), p = file->name.find('P');
+  REQUIRE(m != std::string::npos);
+  CHECK(p == m + 8);  // ".M" and exactly six digits
+  CHECK(file->name.substr(m + 2, 6).find_first_not_of("0123456789") == std::string::npos);
 }
 
 TEST_CASE("maildir: one open message serves several deliveries") {

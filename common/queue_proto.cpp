@@ -218,9 +218,25 @@ QueueOutcome QueueClient::finish(const Envelope& env, Deadline deadline) {
 
 void QueueClient::abort() {
   if (pid_ <= 0) return;
+  // No envelope: every stage sees its input end without one, removes what it wrote and exits
+  // 54 (queue/README.md). Give it that chance; SIGKILL only for a chain that hangs, since a
+  // killed queue leaves its half-written file in tmp/ for a day.
   (void)message_.close();
   (void)envelope_.close();
-  ::kill(pid_, SIGKILL);
+  Deadline deadline = Deadline::after_seconds(10);
+  for (;;) {  // the reply pipe reaches EOF when the whole chain has exited
+    pollfd p{reply_.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, deadline.poll_ms());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::kill(pid_, SIGKILL);
+      break;
+    }
+    char buf[256];
+    ssize_t got = ::read(reply_.get(), buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+  }
   while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
   }
   pid_ = -1;

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sodium.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -149,6 +150,16 @@ Status become_mailbox_owner() {
   // setuid as root sets the real, effective and saved ids: there must be no way back.
   if (::setuid(0) == 0 || ::seteuid(0) == 0 || ::getuid() != uid || ::geteuid() != uid || ::getegid() != gid)
     return Status::temporary("could still regain root after dropping privileges");
+  return Status::ok();
+}
+
+Status maildir_present(std::string_view address) {
+  if (Status s = check_account_address(address); !s) return Status::temporary(s.message());
+  auto [local, domain] = split_address(address);
+  std::string path = fmt::format("mail/{}/{}/Maildir/cur", domain, local);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::from_errno("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) return Status::temporary(path + ": not a directory");
   return Status::ok();
 }
 

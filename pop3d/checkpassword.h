@@ -97,6 +97,9 @@ Status become_mailbox_owner();
 // chdir to mail/<domain>/<local>/Maildir (relative to the current directory, the prefix)
 // and returns its absolute path. `address` must be an account address (check_account_address).
 // Temporary error when it does not exist or cannot be entered.
+// Whether the account's Maildir (its cur/) is there, looked at before the relay opens.
+Status maildir_present(std::string_view address);
+
 Result<std::string> enter_maildir(std::string_view address);
 
 }  // namespace tikimail

@@ -67,6 +67,9 @@ int main(int argc, char** argv) try {
 
   auto policy = RelayPolicy::load();
   if (!policy) return logged(kCheckTemporary, "why=" + policy.error().message());
+  // A login that cannot reach its mailbox is no successful login (seed S4): look before the
+  // relay opens. (The session's own refusals, IN-USE and LOGIN-DELAY, come after it.)
+  if (Status s = maildir_present(check.address); !s) return logged(kCheckTemporary, "why=" + s.message());
   std::string relay = open_relay(*policy, ip, check.address, std::getenv("POP3S") != nullptr, ::time(nullptr), log);
   if (Status s = become_mailbox_owner(); !s) return logged(kCheckTemporary, "why=" + s.message());
   auto maildir = enter_maildir(check.address);

@@ -89,7 +89,8 @@ std::string Prelogin::capabilities() const {
   std::string out = "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE NEVER\r\n";
   if (tls_.start) out += "STLS\r\n";  // only in tlsd's on-request mode, before TLS is on
   const auto& delay = tls_.on ? config_.tls_login_delay : config_.login_delay;
-  if (delay) out += fmt::format("LOGIN-DELAY {}\r\n", *delay);
+  // RFC 2449 6.8: "USER" says the value may differ after login (it depends on the mailbox).
+  if (delay) out += fmt::format("LOGIN-DELAY {} USER\r\n", *delay);
   out += "IMPLEMENTATION tikimail\r\n";
   return out;
 }

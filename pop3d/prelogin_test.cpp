@@ -167,7 +167,7 @@ TEST_CASE("pop3d: CAPA lists the capabilities, LOGIN-DELAY only under a policy")
   c.login_delay = 300;
   Dialogue delayed(c, chain);
   CHECK(delayed.cmd("capa") == kCapaHead);
-  CHECK(delayed.body().find("LOGIN-DELAY 300\n") != std::string::npos);
+  CHECK(delayed.body().find("LOGIN-DELAY 300 USER\n") != std::string::npos);
   CHECK(delayed.cmd("QUIT") == kBye);
   CHECK(delayed.exit_code() == 0);
 }
@@ -286,7 +286,7 @@ TEST_CASE("pop3d: STLS starts TLS, then the dialogue goes on in AUTHORIZATION wi
   CHECK(d.cmd("CAPA") == kCapaHead);
   std::string capa = d.body();
   CHECK(capa.find("STLS") == std::string::npos);
-  CHECK(capa.find("LOGIN-DELAY 600\n") != std::string::npos);  // now a TLS session: tls rules
+  CHECK(capa.find("LOGIN-DELAY 600 USER\n") != std::string::npos);  // now a TLS session: tls rules
   CHECK(d.cmd("STLS") == kTlsActive);
   CHECK(tls.starts == 1);
   CHECK(d.cmd("USER bob@example.test") == kUserOk);

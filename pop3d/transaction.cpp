@@ -46,15 +46,18 @@ std::vector<std::string_view> words(std::string_view s) {
   return out;
 }
 
-// A plain decimal of at most 9 digits (message numbers and TOP's line count).
+// A plain decimal (message numbers and TOP's line count). Leading zeros are ignored and a
+// value past 999999999 stays at 1000000000: no mailbox has that many messages, and TOP's
+// line count then means the whole body (RFC 1939 7 puts no bound on either).
 std::optional<uint64_t> small_number(std::string_view digits) {
-  if (digits.empty() || digits.size() > 9) return std::nullopt;
+  constexpr uint64_t kSaturated = 1000000000;
+  if (digits.empty() || digits.size() > 40) return std::nullopt;
   uint64_t value = 0;
   for (char c : digits) {
     if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<uint64_t>(c - '0');
+    value = value >= kSaturated ? kSaturated : value * 10 + static_cast<uint64_t>(c - '0');
   }
-  return value;
+  return value > kSaturated ? kSaturated : value;
 }
 
 }  // namespace

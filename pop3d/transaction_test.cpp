@@ -186,6 +186,14 @@ TEST_CASE("pop3d-session: TOP sends the header, the blank line and n body lines"
   CHECK(d.body() == "From: a@example.test\r\nSubject: one\r\n\r\nHello.\r\n..leading dot\r\n");
   CHECK(d.cmd("TOP 1") == "-ERR syntax error");
   CHECK(d.cmd("TOP 9 1") == "-ERR no such message");
+  // Numbers beyond any mailbox: the whole message for TOP, no such message for RETR.
+  CHECK(d.cmd("TOP 1 2147483647") == "+OK top of message follows");
+  std::string whole_by_top = d.body();
+  CHECK(d.cmd("RETR 1").starts_with("+OK "));
+  CHECK(whole_by_top == d.body());
+  CHECK(d.cmd("RETR 4294967297") == "-ERR no such message");
+  CHECK(d.cmd("TOP 00000000001 0") == "+OK top of message follows");
+  CHECK(d.body() == "From: a@example.test\r\nSubject: one\r\n\r\n");
 }
 
 TEST_CASE("pop3d-session: DELE hides a message until RSET") {

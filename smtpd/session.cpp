@@ -138,7 +138,7 @@ int Session::run() {
   reply_text(220, fmt::format("{} ESMTP tikimail", config_.me));
   while (!quit_) {
     if (in_.pending() == 0 && !flush()) return 1;  // RFC 2920: flush before waiting
-    Line line = in_.read_line(Deadline::after_seconds(config_.timeout), kMaxCommandLine);
+    Line line = in_.read_line(Deadline::after_seconds(config_.timeout), kMaxMailLine);
     if (line.code == IoCode::kTooLong) {
       bad_command(kLineTooLong);
       continue;
@@ -164,6 +164,12 @@ int Session::run() {
     const Command* found = nullptr;
     for (const auto& c : kCommands)
       if (verb.size() == c.verb.size() && starts_with_nocase(verb, c.verb)) found = &c;
+    // Past 512 octets only MAIL, with its extension parameters, is still a command.
+    bool mail = found != nullptr && found->handler == &Session::mail;
+    if (text.size() + 2 > kMaxCommandLine && !mail) {
+      bad_command(kLineTooLong);
+      continue;
+    }
     if (found == nullptr) {
       bad_command(kUnknownCommand);
       continue;
@@ -380,9 +386,8 @@ void Session::mail(std::string_view arg) {
         return reply(kTooBig);
       }
     } else if (starts_with_nocase(param, "BODY=")) {
-      std::string_view body = param.substr(5);
-      if (!starts_with_nocase(body, "7BIT") && !starts_with_nocase(body, "8BITMIME")) return bad_command(kSyntax);
-      if (body.size() != 4 && body.size() != 8) return bad_command(kSyntax);
+      std::string body = ascii_lower(param.substr(5));  // RFC 6152: exactly one of the two
+      if (body != "7bit" && body != "8bitmime") return bad_command(kSyntax);
     } else if (starts_with_nocase(param, "AUTH=") && auth_offered()) {
       // RFC 4954 section 5: the identity a trusted relay vouches for; we trust no one's
       // word for it, so the value is accepted and ignored.
@@ -445,7 +450,9 @@ void Session::rcpt(std::string_view arg) {
   bool postmaster = ascii_lower(to.local) == "postmaster" && (to.domain.empty() || is_local_domain(to.domain));
   if (postmaster) {
     // RFC 5321 4.5.1: always accepted; deliver sends it to control/postmaster.
-    address = to.domain.empty() ? "postmaster" : "postmaster@" + to.domain;
+    // One mailbox whatever the spelling, so that <postmaster> and <postmaster@ours> in one
+    // transaction are one recipient.
+    address = "postmaster";
   } else if (!to.literal && is_local_domain(to.domain)) {
     // Ours: the account must exist. Whatever its local part holds (%, !, a quoted @),
     // it is looked up as one name here and never routed anywhere else.
@@ -486,7 +493,8 @@ std::string Session::received_header(const std::string& msgid) const {
 
 void Session::data(std::string_view arg) {
   if (!tx_) return bad_command(kNeedMail);
-  if (tx_->rcpts.empty()) return bad_command(tx_->any_rcpt_tried ? kNoValidRcpt : kNeedRcpt);
+  // After refused RCPTs a pipelining client sends DATA anyway (RFC 2920 3.1): not an error.
+  if (tx_->rcpts.empty()) return tx_->any_rcpt_tried ? reply(kNoValidRcpt) : bad_command(kNeedRcpt);
   if (!trim(arg).empty()) return bad_command(kDataNoParams);
   std::string msgid = new_message_id();
   if (!receive_body(msgid)) quit_ = true;
@@ -568,7 +576,10 @@ void Session::quit(std::string_view) {
   exit_code_ = 0;
 }
 
-void Session::vrfy(std::string_view) { reply(kVrfy); }
+void Session::vrfy(std::string_view arg) {
+  if (trim(arg).empty()) return bad_command(kSyntax);  // RFC 5321 4.1.1.6: VRFY needs a string
+  reply(kVrfy);
+}
 
 void Session::help(std::string_view) { reply(kHelp); }
 

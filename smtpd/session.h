@@ -22,6 +22,9 @@
 namespace tikimail {
 
 inline constexpr size_t kMaxCommandLine = 512;  // RFC 5321 4.5.3.1.4, CRLF included
+// MAIL may be longer: RFC 1870 section 4 adds 26 octets for SIZE, RFC 4954 section 3 adds 500
+// for AUTH=, and smtpd advertises both.
+inline constexpr size_t kMaxMailLine = kMaxCommandLine + 26 + 500;
 inline constexpr int kMaxBadCommands = 10;      // then 421 and close
 // An AUTH response line: base64 of at most 512 bytes of credentials is 684 octets.
 inline constexpr size_t kMaxAuthLine = 1024;

@@ -720,3 +720,35 @@ TEST_CASE("smtpd: over TLS without AUTH the Received header says ESMTPS") {
   CHECK(message.find(" with ESMTPS id ") != std::string::npos);
   CHECK(message.find("authenticated") == std::string::npos);
 }
+
+TEST_CASE("smtpd: DATA after only refused recipients is answered, not counted as an error") {
+  Fixture f;
+  Dialogue d(f.config);
+  d.cmd("EHLO client.test");
+  for (int i = 0; i < kMaxBadCommands + 2; ++i) {
+    CHECK(d.cmd("MAIL FROM:<a@b.test>") == "250 2.1.0 Ok");
+    CHECK(d.cmd("RCPT TO:<nosuch@example.test>") == "550 5.1.1 No such user here");
+    CHECK(d.cmd("DATA") == "554 5.5.1 No valid recipients");
+    CHECK(d.cmd("RSET") == "250 2.0.0 Ok");
+  }
+}
+
+TEST_CASE("smtpd: MAIL may exceed 512 octets by what SIZE and AUTH add; other commands may not") {
+  Fixture f;
+  Dialogue d(f.config);
+  d.cmd("EHLO client.test");
+  std::string long_param = " X-PAD=" + std::string(560, 'p');  // 600-odd octets in all
+  CHECK(d.cmd("MAIL FROM:<a@b.test>" + long_param) == "555 5.5.4 Unsupported parameter");
+  CHECK(d.cmd("NOOP " + std::string(600, 'n')) == "500 5.5.2 Line too long");
+  CHECK(d.cmd("MAIL FROM:<a@b.test> X-PAD=" + std::string(1100, 'p')) == "500 5.5.2 Line too long");
+}
+
+TEST_CASE("smtpd: an empty reverse path, a bad BODY value and a bare VRFY are syntax errors") {
+  Fixture f;
+  Dialogue d(f.config);
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("MAIL FROM:") == "501 5.1.7 Bad sender address syntax");
+  CHECK(d.cmd("MAIL FROM:<a@b.test> BODY=7BITXXXX") == "501 5.5.4 Syntax error in parameters");
+  CHECK(d.cmd("MAIL FROM:<a@b.test> BODY=8bitmime") == "250 2.1.0 Ok");
+  CHECK(d.cmd("VRFY") == "501 5.5.4 Syntax error in parameters");
+}

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -78,6 +79,9 @@ SslStep classify(SSL* ssl, int r) {
 }
 
 }  // namespace
+
+// How long the client has to take the last bytes once the program has exited.
+constexpr std::chrono::seconds kDrainAfterProgram{10};
 
 RelayEnd relay(SSL* ssl, int net_in, int net_out, int app, std::chrono::seconds idle) {
   RelayEnd end;
@@ -170,7 +174,10 @@ RelayEnd relay(SSL* ssl, int net_in, int net_out, int app, std::chrono::seconds 
     }
 
     if (moved) {
-      deadline = Deadline::after(idle);
+      // Once the program has ended, what is left for the client gets a short grace, not the
+      // whole idle limit: a client that stopped reading must not hold the connection (and a
+      // tcpserver slot) after the program gave up on it.
+      deadline = Deadline::after(app_eof ? std::min(idle, kDrainAfterProgram) : idle);
       continue;
     }
     pollfd fds[3];
