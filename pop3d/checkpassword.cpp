@@ -2,9 +2,11 @@
 // act (relay entry, privileges, Maildir); the exec itself is in checkpassword_main.cpp.
 #include "pop3d/checkpassword.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +18,9 @@
 #include "common/apop_seal.h"
 #include "common/control.h"
 #include "pop3d/apop.h"
+#include "common/fd.h"
+#include "pop3d/mailbox.h"
+#include "pop3d/login_policy.h"
 #include "relayctl/relay_db.h"
 
 namespace tikimail {
@@ -153,10 +158,30 @@ Status become_mailbox_owner() {
   return Status::ok();
 }
 
+bool session_will_refuse(const std::string& maildir, bool tls, const std::filesystem::path& policy_path) {
+  auto lock = open_file(maildir + "/" + std::string(kPop3LockFile), O_RDONLY);
+  if (lock) {
+    if (::flock(lock->get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) return true;
+    ::flock(lock->get(), LOCK_UN);
+  }
+  auto policy = LoginPolicy::load(policy_path);
+  if (!policy || policy->rules().empty()) return false;  // a broken file: the session says so
+  auto bytes = maildir_bytes(maildir);
+  if (!bytes) return false;
+  uint64_t interval = policy->interval(tls, *bytes);
+  if (interval == 0) return false;
+  auto last = read_last_login(maildir);
+  return last && login_wait(interval, *last, ::time(nullptr)) > 0;
+}
+
+std::string maildir_path(std::string_view address) {
+  auto [local, domain] = split_address(address);
+  return fmt::format("mail/{}/{}/Maildir", domain, local);
+}
+
 Status maildir_present(std::string_view address) {
   if (Status s = check_account_address(address); !s) return Status::temporary(s.message());
-  auto [local, domain] = split_address(address);
-  std::string path = fmt::format("mail/{}/{}/Maildir/cur", domain, local);
+  std::string path = maildir_path(address) + "/cur";
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return Status::from_errno("stat " + path, errno);
   if (!S_ISDIR(st.st_mode)) return Status::temporary(path + ": not a directory");

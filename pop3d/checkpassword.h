@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <filesystem>
+
 #include <ctime>
 #include <optional>
 #include <string>
@@ -97,6 +99,16 @@ Status become_mailbox_owner();
 // chdir to mail/<domain>/<local>/Maildir (relative to the current directory, the prefix)
 // and returns its absolute path. `address` must be an account address (check_account_address).
 // Temporary error when it does not exist or cannot be entered.
+// Whether pop3d-session will refuse this login at once: another session holds the mailbox
+// ([IN-USE]) or the login-interval policy says too soon ([LOGIN-DELAY]). checkpassword asks
+// before it opens the relay, since only a successful login opens it (seed S4). It looks
+// without changing anything: an absent lock file is no lock, and it creates none (a file
+// root made would shut vmail's session out). A race with a session starting meanwhile can
+// only cost a relay entry, never a login.
+bool session_will_refuse(const std::string& maildir, bool tls, const std::filesystem::path& policy_path);
+
+// "mail/<domain>/<local>/Maildir", relative to the prefix, for a checked account address.
+std::string maildir_path(std::string_view address);
 // Whether the account's Maildir (its cur/) is there, looked at before the relay opens.
 Status maildir_present(std::string_view address);
 

@@ -70,7 +70,10 @@ int main(int argc, char** argv) try {
   // A login that cannot reach its mailbox is no successful login (seed S4): look before the
   // relay opens. (The session's own refusals, IN-USE and LOGIN-DELAY, come after it.)
   if (Status s = maildir_present(check.address); !s) return logged(kCheckTemporary, "why=" + s.message());
-  std::string relay = open_relay(*policy, ip, check.address, std::getenv("POP3S") != nullptr, ::time(nullptr), log);
+  bool tls = std::getenv("POP3S") != nullptr || std::getenv("TLS") != nullptr;
+  std::string relay = "skipped-refused";  // the session will answer [IN-USE] or [LOGIN-DELAY]
+  if (!session_will_refuse(maildir_path(check.address), tls, "control/pop3loginpolicy"))
+    relay = open_relay(*policy, ip, check.address, std::getenv("POP3S") != nullptr, ::time(nullptr), log);
   if (Status s = become_mailbox_owner(); !s) return logged(kCheckTemporary, "why=" + s.message());
   auto maildir = enter_maildir(check.address);
   if (!maildir) return logged(kCheckTemporary, "why=" + maildir.error().message());

@@ -12,6 +12,8 @@
 #include "common/fd.h"
 #include "common/test_util.h"
 #include "pop3d/apop.h"
+#include "pop3d/login_policy.h"
+#include "pop3d/mailbox.h"
 #include "relayctl/relay_db.h"
 
 using namespace tikimail;
@@ -202,4 +204,26 @@ TEST_CASE("checkpassword: set-uid, only the pop3d user may ask for the full logi
   uid_t stranger = pop3 != nullptr && pop3->pw_uid == 65534 ? 65533 : 65534;
   CHECK_FALSE(caller_may_log_in(stranger, 0));  // smtpd's uid, say: verify only
   if (pop3 != nullptr) CHECK(caller_may_log_in(pop3->pw_uid, 0));
+}
+
+TEST_CASE("checkpassword: a login the session will refuse opens no relay") {
+  TempDir dir;
+  std::string maildir = (dir.path() / "Maildir").string();
+  for (const char* sub : {"cur", "new", "tmp"}) std::filesystem::create_directories(dir.path() / "Maildir" / sub);
+  auto policy = dir.path() / "pop3loginpolicy";
+  CHECK_FALSE(session_will_refuse(maildir, false, policy));  // no lock file, no policy
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "Maildir" / std::string(kPop3LockFile)));  // none made
+
+  {
+    auto held = lock_mailbox(maildir);  // a session is running
+    REQUIRE(held);
+    CHECK(session_will_refuse(maildir, false, policy));
+  }
+  CHECK_FALSE(session_will_refuse(maildir, false, policy));
+
+  dir.write("pop3loginpolicy", "plain 0 3600\n");
+  CHECK_FALSE(session_will_refuse(maildir, false, policy));  // no login recorded yet
+  REQUIRE(touch_last_login(maildir));
+  CHECK(session_will_refuse(maildir, false, policy));        // too soon for a plain session
+  CHECK_FALSE(session_will_refuse(maildir, true, policy));   // no rule for TLS sessions
 }

@@ -205,6 +205,29 @@ class Pop3Test(unittest.TestCase):
         check = subprocess.run([self.inst.bin("relayctl"), "check", client_ip], cwd=self.inst.prefix)
         self.assertEqual(check.returncode, 0)
 
+    def test_a_login_refused_by_the_policy_opens_no_relay(self):
+        def login_from(ip):
+            p = type("FromIP", (OutsidePOP3,), {"source": ip})("127.0.0.1", self.inst.pop3_port, timeout=10)
+            p.user(BOB)
+            try:
+                p.pass_(self.inst.accounts[BOB])
+                p.quit()
+                return "ok"
+            except poplib.error_proto as e:
+                return str(e)
+
+        def relay_open(ip):
+            return subprocess.run([self.inst.bin("relayctl"), "check", ip], cwd=self.inst.prefix).returncode == 0
+
+        self.assertEqual(login_from("127.0.0.7"), "ok")  # records bob's last login
+        self.assertTrue(relay_open("127.0.0.7"))
+        self.inst.write_control("pop3loginpolicy", "plain 0 3600")
+        try:
+            self.assertIn("[LOGIN-DELAY]", login_from("127.0.0.8"))
+            self.assertFalse(relay_open("127.0.0.8"))
+        finally:
+            self.inst.write_control("pop3loginpolicy", "")
+
     @unittest.skipUnless(IS_ROOT, "privilege separation needs root")
     def test_pop3d_before_login_runs_as_its_own_user_and_holds_no_secret(self):
         pop3_user = pwd.getpwnam("tiki-pop3")
