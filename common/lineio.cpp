@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -107,6 +108,21 @@ IoCode LineWriter::flush(Deadline deadline) {
   }
   out_.clear();
   return IoCode::kOk;
+}
+
+void linger_close(int in_fd, int out_fd, Deadline deadline, size_t max_bytes) {
+  ::shutdown(out_fd, SHUT_WR);
+  char buf[4096];
+  size_t total = 0;
+  while (total < max_bytes && wait_for(in_fd, POLLIN, deadline) == IoCode::kOk) {
+    ssize_t n = ::read(in_fd, buf, sizeof buf);
+    if (n == 0) return;
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return;
+    }
+    total += static_cast<size_t>(n);
+  }
 }
 
 Status set_nonblocking(int fd) {

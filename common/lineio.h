@@ -70,6 +70,12 @@ class LineWriter {
   std::string out_;
 };
 
+// Ends a connection we close ourselves (421, too many errors): our FIN first, then whatever
+// the client still sends is read and dropped until its FIN, the deadline or `max_bytes`, so
+// that unread input does not make the kernel answer with a reset, which can destroy the
+// last reply still in flight. Harmless on pipes (no shutdown there).
+void linger_close(int in_fd, int out_fd, Deadline deadline, size_t max_bytes = 1 << 20);
+
 // Sets O_NONBLOCK so that no read or write can outlive its deadline.
 Status set_nonblocking(int fd);
 

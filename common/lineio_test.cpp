@@ -74,3 +74,18 @@ TEST_CASE("lineio: EOF is reported, and pending() shows pipelined input") {
   CHECK(in.read_line(soon(), 512).text == "B");
   CHECK(in.read_line(soon(), 512).code == IoCode::kEof);
 }
+
+TEST_CASE("lineio: linger_close sends our end first and reads the peer's leftovers away") {
+  SocketPair sp;
+  REQUIRE(write_all(sp.b.get(), "unread pipelined input\r\n"));
+  std::thread peer([&] {
+    char buf[64];
+    while (::read(sp.b.get(), buf, sizeof buf) > 0) {
+    }  // sees our FIN (EOF) at once
+    ::shutdown(sp.b.get(), SHUT_WR);
+  });
+  auto start = std::chrono::steady_clock::now();
+  linger_close(sp.a.get(), sp.a.get(), Deadline::after(std::chrono::milliseconds(5000)));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(4000));  // the peer's FIN ended it
+  peer.join();
+}

@@ -40,7 +40,9 @@ int main(int argc, char** argv) try {
   if (Status s = set_nonblocking(0); !s) log.warn("{}", s.message());
   if (Status s = set_nonblocking(1); !s) log.warn("{}", s.message());
   Session session(*config, Client::from_environment(), 0, 1, log);
-  return session.run();
+  int status = session.run();
+  if (status != 0) linger_close(0, 1, Deadline::after_seconds(2));  // our 421 must arrive whole
+  return status;
 } catch (...) {
   return 111;  // a bug or out of memory: the client sees the connection drop and retries
 }
