@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/address.h"
+#include "common/command.h"
 #include "common/control.h"
 #include "pop3d/apop.h"
 #include "pop3d/prelogin_replies.h"
@@ -109,12 +110,10 @@ int Prelogin::run() {
       next = bad(kLineTooLong);
     } else {
       std::string_view text = line.text;
-      size_t space = text.find(' ');
-      std::string verb = ascii_lower(text.substr(0, space));
-      std::string_view arg = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+      auto [verb, arg] = split_command(text);
       const Command* found = nullptr;
       for (const auto& c : kCommands)
-        if (ascii_lower(c.verb) == verb) found = &c;
+        if (equal_nocase(verb, c.verb)) found = &c;
       if (found == nullptr || text.find('\0') != std::string_view::npos) next = bad(kUnknownCommand);
       else next = (this->*found->handler)(arg);
     }

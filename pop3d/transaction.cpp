@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/command.h"
 #include "common/control.h"
 #include "pop3d/multiline.h"
 #include "pop3d/pop3_replies.h"
@@ -23,15 +24,6 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;  // RETR reads and sends the file this much at a time
 
-bool equal_nocase(std::string_view a, std::string_view upper) {
-  if (a.size() != upper.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (c != upper[i]) return false;
-  }
-  return true;
-}
 
 // Splits at spaces (RFC 1939 separates by one; runs are tolerated).
 std::vector<std::string_view> words(std::string_view s) {
@@ -212,9 +204,7 @@ void Pop3Session::serve() {
       bad_command(kUnknownCommand);
       continue;
     }
-    size_t sp = text.find(' ');
-    std::string_view verb = text.substr(0, sp);
-    std::string_view arg = sp == std::string_view::npos ? std::string_view() : text.substr(sp + 1);
+    auto [verb, arg] = split_command(text);
     const Command* found = nullptr;
     for (const auto& c : kCommands)
       if (equal_nocase(verb, c.verb)) found = &c;

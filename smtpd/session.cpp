@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/address.h"
+#include "common/command.h"
 #include "common/control.h"
 #include "common/datetime.h"
 #include "common/password.h"
@@ -20,17 +21,6 @@ namespace tikimail {
 using namespace smtp;
 
 namespace {
-
-// Case-insensitive "starts with", for verbs and keywords.
-bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    char a = s[i], b = prefix[i];
-    if (a >= 'a' && a <= 'z') a = static_cast<char>(a - 'a' + 'A');
-    if (a != b) return false;
-  }
-  return true;
-}
 
 // A HELO name goes into the Received header and the logs: printable ASCII without
 // spaces or header-breaking bytes, at most 255.
@@ -158,12 +148,10 @@ int Session::run() {
       bad_command(kUnknownCommand);
       continue;
     }
-    size_t sp = text.find(' ');
-    std::string_view verb = text.substr(0, sp);
-    std::string_view arg = sp == std::string_view::npos ? std::string_view() : text.substr(sp + 1);
+    auto [verb, arg] = split_command(text);
     const Command* found = nullptr;
     for (const auto& c : kCommands)
-      if (verb.size() == c.verb.size() && starts_with_nocase(verb, c.verb)) found = &c;
+      if (equal_nocase(verb, c.verb)) found = &c;
     // Past 512 octets only MAIL, with its extension parameters, is still a command.
     bool mail = found != nullptr && found->handler == &Session::mail;
     if (text.size() + 2 > kMaxCommandLine && !mail) {
