@@ -53,6 +53,25 @@ Result<uint64_t> read_control_uint(const std::filesystem::path& path, uint64_t f
   return value;
 }
 
+Result<std::vector<std::string>> read_control_words(const std::filesystem::path& path,
+                                                    std::vector<std::string> fallback) {
+  auto lines = read_control_lines(path);
+  if (!lines) return lines.error();
+  std::vector<std::string> words;
+  for (std::string_view line : *lines) {
+    while (!line.empty()) {
+      size_t start = line.find_first_not_of(" \t");
+      if (start == std::string_view::npos) break;
+      line.remove_prefix(start);
+      size_t end = line.find_first_of(" \t");
+      words.emplace_back(line.substr(0, end));
+      line = end == std::string_view::npos ? std::string_view() : line.substr(end);
+    }
+  }
+  if (words.empty()) return fallback;
+  return words;
+}
+
 std::filesystem::path tikimail_home() {
   const char* env = std::getenv("TIKIMAIL_HOME");
   if (env != nullptr && *env != '\0' && ::getuid() == ::geteuid() && ::getgid() == ::getegid())

@@ -22,6 +22,11 @@ Result<std::string> read_control_string(const std::filesystem::path& path, std::
 // The first line as an unsigned number; a malformed number is an error (not the default).
 Result<uint64_t> read_control_uint(const std::filesystem::path& path, uint64_t fallback);
 
+// Every whitespace-separated word of every meaningful line (control/queuechain), or
+// `fallback` when there is none.
+Result<std::vector<std::string>> read_control_words(const std::filesystem::path& path,
+                                                    std::vector<std::string> fallback);
+
 // The installation prefix (DESIGN section 5): $TIKIMAIL_HOME when set and the process is
 // not set-uid, else the parent of the directory holding the running binary.
 std::filesystem::path tikimail_home();

@@ -41,6 +41,25 @@ TEST_CASE("queue protocol: envelopes round-trip") {
   CHECK(decoded.envelope.rcpts == env.rcpts);
 }
 
+TEST_CASE("queue protocol: a mark travels in the sender field and cannot be forged") {
+  using namespace std::string_literals;
+  Envelope env{"", {"a@x.test"}, std::string(envelope_mark::kBounce)};
+  std::string bytes = encode_envelope(env);
+  CHECK(bytes == "F\x01" "bounce\x01\0Ta@x.test\0\0"s);
+  auto decoded = decode_envelope(bytes);
+  REQUIRE(decoded.exit_code == 0);
+  CHECK(decoded.envelope.mark == "bounce");
+  CHECK(decoded.envelope.sender.empty());
+  auto with_sender = decode_envelope("F\x01" "delay\x01postmaster@x.test\0Ta\0\0"s);
+  CHECK(with_sender.envelope.mark == "delay");
+  CHECK(with_sender.envelope.sender == "postmaster@x.test");
+  CHECK(decode_envelope("Fa\0Tb\0\0"s).envelope.mark.empty());
+  // \x01 anywhere else, an empty, unterminated or non-letter mark: format errors.
+  for (std::string bad : {"Fa\x01" "b\0Tb\0\0"s, "F\x01\x01" "a\0Tb\0\0"s, "F\x01" "bounce\0Tb\0\0"s,
+                          "F\x01" "Bounce\x01\0Tb\0\0"s, "F\x01" "a\x01" "b\x01\0Tb\0\0"s})
+    CHECK(decode_envelope(bad).exit_code == queue_exit::kEnvelopeFormat);
+}
+
 TEST_CASE("queue protocol: malformed envelopes are format errors (91)") {
   using namespace std::string_literals;
   CHECK(decode_envelope(""s).exit_code == queue_exit::kEnvelopeFormat);

@@ -41,9 +41,12 @@ std::vector<bool> parse_done(std::string_view text, size_t rcpt_count) {
 }
 
 Status append_done(const std::string& path, size_t index) {
+  return append_record(path, fmt::format("{}\n", index));
+}
+
+Status append_record(const std::string& path, std::string line) {
   auto fd = open_file(path, O_RDWR | O_APPEND | O_CREAT, 0640);  // read: the last byte
   if (!fd) return fd.error();
-  std::string line = fmt::format("{}\n", index);
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return Status::from_errno("fstat " + path, errno);
   if (st.st_size > 0) {

@@ -23,5 +23,7 @@ std::vector<bool> parse_done(std::string_view text, size_t rcpt_count);
 // this returns ok, a crash does not make the recipient unfinished again. When the file ends in
 // a torn line, a newline goes first so that the new line stays whole.
 Status append_done(const std::string& path, size_t index);
+// The same for any record file of whole lines (queue/bounce/<id>): `line` ends in '\n'.
+Status append_record(const std::string& path, std::string line);
 
 }  // namespace tikimail

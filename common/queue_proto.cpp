@@ -35,6 +35,7 @@ std::string encode_envelope(const Envelope& env) {
   std::string out;
   out.reserve(env.sender.size() + 3 + env.rcpts.size() * 32);
   out.push_back('F');
+  if (!env.mark.empty()) out.append(1, kMarkByte).append(env.mark).append(1, kMarkByte);
   out.append(env.sender).push_back('\0');
   for (const auto& r : env.rcpts) {
     out.push_back('T');
@@ -43,6 +44,24 @@ std::string encode_envelope(const Envelope& env) {
   out.push_back('\0');
   return out;
 }
+
+namespace {
+
+// Takes a leading "\x01<mark>\x01" off env->sender into env->mark. False for a malformed
+// mark or a \x01 anywhere else in the sender.
+bool split_mark(Envelope* env) {
+  std::string& s = env->sender;
+  if (s.empty() || s.front() != kMarkByte) return s.find(kMarkByte) == std::string::npos;
+  size_t end = s.find(kMarkByte, 1);
+  if (end == std::string::npos || end == 1 || end - 1 > kMaxMark) return false;
+  for (size_t i = 1; i < end; ++i)
+    if (s[i] < 'a' || s[i] > 'z') return false;
+  env->mark = s.substr(1, end - 1);
+  s.erase(0, end + 1);
+  return s.find(kMarkByte) == std::string::npos;
+}
+
+}  // namespace
 
 EnvelopeDecode decode_envelope(std::string_view bytes) {
   EnvelopeDecode d;
@@ -54,7 +73,7 @@ EnvelopeDecode decode_envelope(std::string_view bytes) {
     bytes.remove_prefix(nul + 1);
     return true;
   };
-  if (!field('F', &d.envelope.sender)) {
+  if (!field('F', &d.envelope.sender) || !split_mark(&d.envelope)) {
     d.exit_code = queue_exit::kEnvelopeFormat;
     return d;
   }

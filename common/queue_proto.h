@@ -34,9 +34,18 @@ inline constexpr int kCustomReply = 82;    // the reply text is on fd 6
 inline constexpr int kEnvelopeFormat = 91;
 }  // namespace queue_exit
 
-// The mark of a message the system generated itself (bounce, virus notice): an envelope
-// sender field starting with this byte sequence, never a header (DESIGN section 3).
-// It is reserved for later stages; the codec keeps it intact.
+// The mark of a message the system generated itself (bounce, virus notice) lives in the
+// envelope, never in a header (DESIGN section 3): the sender field is then
+// `F\x01<mark>\x01<sender>\0`, where <mark> is lowercase letters ("bounce", "doublebounce",
+// "delay"). \x01 can never be part of an address (smtpd and sendmail refuse control bytes),
+// so no client can forge it; a sender field with \x01 anywhere else is a format error (91).
+inline constexpr char kMarkByte = '\x01';
+inline constexpr size_t kMaxMark = 32;
+namespace envelope_mark {
+inline constexpr std::string_view kBounce = "bounce";              // a failure notice (DSN)
+inline constexpr std::string_view kDelay = "delay";                // a delay warning (DSN)
+inline constexpr std::string_view kDoubleBounce = "doublebounce";  // a notice about a failed notice
+}  // namespace envelope_mark
 
 // A message id: 16 lowercase hex digits, 8 of the time in seconds and 8 random. smtpd makes
 // one per transaction and hands it to the chain as MSGID, so every log line of one message
@@ -47,6 +56,7 @@ bool valid_message_id(std::string_view id);
 struct Envelope {
   std::string sender;               // "" for the null sender
   std::vector<std::string> rcpts;   // envelope form, unquoted: "user@example.test"
+  std::string mark = {};            // "" for ordinary mail, else who made it (envelope_mark)
 };
 
 // Encodes `F<sender>\0T<rcpt>\0...\0`.

@@ -1,20 +1,26 @@
 // deliver/entry.cpp: one entry, recipient by recipient, each finished one recorded on disk
-// before the next starts.
+// before the next starts; then the notices and the retry state.
 #include "deliver/entry.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
 
 #include "common/address.h"
+#include "common/done_file.h"
 #include "common/fd.h"
 #include "common/queue_proto.h"
-#include "common/done_file.h"
+#include "common/queue_state.h"
+#include "deliver/bounce.h"
 #include "deliver/local.h"
+#include "deliver/schedule.h"
 
 namespace tikimail {
 
@@ -22,8 +28,9 @@ namespace {
 
 // Envelopes are far smaller: smtpd limits recipients and path lengths.
 constexpr size_t kMaxEnvelope = 16 * 1024 * 1024;
-
-constexpr std::string_view kRemoteReason = "remote delivery not available yet";
+// A domain whose connection slots are all taken is tried again after 5 to 15 seconds.
+constexpr time_t kThrottleWait = 5;
+constexpr time_t kThrottleJitter = 11;
 
 // Removes a finished entry in the order queue/README.md fixes. todo/ is synced before done/
 // goes: a crash can then leave done/ or mess/ without todo/ (garbage, removed later) but never
@@ -32,115 +39,399 @@ Status remove_entry(const std::string& queue_dir, const std::string& id) {
   std::string todo = queue_dir + "/todo/" + id;
   if (::unlink(todo.c_str()) != 0 && errno != ENOENT) return Status::from_errno("unlink " + todo, errno);
   if (Status s = sync_dir(queue_dir + "/todo"); !s) return s;
-  for (const char* sub : {"/done/", "/mess/"}) {
+  for (const char* sub : {"/done/", "/mess/", "/info/", "/bounce/"}) {
     std::string path = queue_dir + sub + id;
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::from_errno("unlink " + path, errno);
   }
   return Status::ok();
 }
 
-}  // namespace
+RemoteResult local_result(RemoteResult::Kind kind, std::string status, std::string text) {
+  RemoteResult r;
+  r.kind = kind;
+  r.status = std::move(status);
+  r.text = printable(text);
+  return r;
+}
 
-int deliver_entry(const std::string& queue_dir, const std::string& id, MaildirWriter& writer,
-                  const Log& log) {
-  const std::string todo_path = queue_dir + "/todo/" + id;
-  const std::string done_path = queue_dir + "/done/" + id;
-  const std::string mess_path = queue_dir + "/mess/" + id;
+// ` relay=host reply="..."` for a remote's answer, ` reason="..."` for our own.
+std::string describe(const RemoteResult& r) {
+  std::string out;
+  if (!r.host.empty()) out += " relay=" + r.host;
+  out += fmt::format(" {}=\"{}\"", r.from_remote ? "reply" : "reason", r.text);
+  return out;
+}
 
+// The work of one child on one entry.
+class EntryRun {
+ public:
+  EntryRun(const std::string& queue_dir, const std::string& id, const EntryContext& ctx, const Log& log)
+      : queue_dir_(queue_dir), id_(id), ctx_(ctx), log_(log),
+        done_path_(queue_dir + "/done/" + id), info_path_(queue_dir + "/info/" + id),
+        bounce_path_(queue_dir + "/bounce/" + id) {}
+
+  int run(MaildirWriter& writer);
+
+ private:
+  bool due(size_t i) const;
+  // Recipient i is finished: done/<id>, forgotten in info. False when the record failed.
+  bool finish(size_t i);
+  // Recipient i failed for good: a bounce record (unless no notice can go), then finish.
+  bool fail(size_t i, const RemoteResult& r, const std::string& what);
+  // Recipient i failed temporarily: its state grows, or it fails for good past the lifetime.
+  bool defer(size_t i, const RemoteResult& r);
+  bool deliver_locals(MaildirWriter& writer, std::map<std::string, std::vector<size_t>>* remote);
+  bool deliver_remotes(const std::map<std::string, std::vector<size_t>>& remote);
+  bool deliver_group(const std::string& domain, const std::vector<size_t>& rcpts, RemoteSlots* slots);
+  void throttle(const std::vector<size_t>& rcpts);
+  void warn_delay();
+  bool send_bounce();  // false: a notice is still pending
+  std::string rcpt_label(size_t i) const { return log_safe(ascii_lower(env_.rcpts[i])); }
+  std::string delay() const { return fmt::format(" delay={}s", ctx_.now - queued_at_); }
+
+  const std::string& queue_dir_;
+  const std::string& id_;
+  const EntryContext& ctx_;
+  const Log& log_;
+  const std::string done_path_, info_path_, bounce_path_;
+  Envelope env_;
+  LocalConfig local_;
+  NoticeConfig notice_config_;
+  NoticeTarget failure_target_;
+  Fd mess_;
+  EntryInfo info_;
+  std::vector<bool> done_;
+  time_t queued_at_ = 0;
+  bool left_ = false;
+};
+
+bool EntryRun::due(size_t i) const {
+  if (ctx_.force) return true;
+  auto it = info_.rcpts.find(i);
+  return it == info_.rcpts.end() || it->second.next_try <= ctx_.now;
+}
+
+bool EntryRun::finish(size_t i) {
+  info_.rcpts.erase(i);
+  if (Status s = append_done(done_path_, i); !s) {
+    log_.warn("{} cannot record rcpt={} as finished: {}", id_, rcpt_label(i), s.message());
+    return false;
+  }
+  return true;
+}
+
+bool EntryRun::fail(size_t i, const RemoteResult& r, const std::string& what) {
+  std::string notice = failure_target_.drop ? fmt::format(" notice=none ({})", failure_target_.why) : "";
+  log_.info("{} failed rcpt={}{}{}{}{}", id_, rcpt_label(i), what, describe(r), delay(), notice);
+  if (!failure_target_.drop) {
+    // The record is on disk before done/<id> says finished: a crash in between tries the
+    // recipient again (and may record it twice: the last record counts), never loses it.
+    if (Status s = append_bounce_record(bounce_path_, i, r); !s) {
+      log_.warn("{} cannot record the failure of rcpt={}: {}", id_, rcpt_label(i), s.message());
+      return false;
+    }
+  }
+  return finish(i);
+}
+
+bool EntryRun::defer(size_t i, const RemoteResult& r) {
+  RecipientState& st = info_.rcpts[i];
+  ++st.attempts;
+  if (st.first_failure == 0) st.first_failure = ctx_.now;
+  st.last_try = ctx_.now;
+  st.last = r;
+  st.last.kind = RemoteResult::Kind::kTemporary;
+  if (ctx_.now - queued_at_ >= static_cast<time_t>(ctx_.config.queuelifetime)) {
+    RemoteResult expired = st.last;
+    if (!expired.from_remote)
+      expired.text = printable(fmt::format("gave up after {}s in the queue: {}", ctx_.now - queued_at_, r.text));
+    return fail(i, expired, " expired=yes");
+  }
+  auto wait = Schedule::delay(st.attempts, std::chrono::seconds(ctx_.config.retry_base),
+                              std::chrono::seconds(ctx_.config.retry_max));
+  st.next_try = ctx_.now + wait.count();
+  left_ = true;
+  log_.info("{} deferred rcpt={}{} attempts={} next={}s{}", id_, rcpt_label(i), describe(r), st.attempts,
+            wait.count(), delay());
+  return true;
+}
+
+bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::vector<size_t>>* remote) {
+  for (size_t i = 0; i < env_.rcpts.size(); ++i) {
+    if (done_[i]) continue;
+    if (!due(i)) {
+      left_ = true;
+      continue;
+    }
+    Route route = route_rcpt(env_.rcpts[i], local_);
+    std::string mapped;
+    if (route.address != ascii_lower(env_.rcpts[i])) mapped = " to=" + log_safe(route.address);
+    bool ok = true;
+    switch (route.kind) {
+      case Route::Kind::kLocal: {
+        auto file = deliver_local(route, env_.sender, mess_.get(), writer);
+        if (!file) {
+          ok = defer(i, local_result(RemoteResult::Kind::kTemporary, "4.2.0", file.error().message()));
+          break;
+        }
+        log_.info("{} delivered rcpt={}{} maildir={} bytes={}{}", id_, rcpt_label(i), mapped, route.maildir,
+                  file->bytes, delay());
+        ok = finish(i);
+        break;
+      }
+      case Route::Kind::kRemote: {
+        auto [local, domain] = split_address(route.address);
+        if (domain.empty() || local.empty()) {
+          ok = fail(i, local_result(RemoteResult::Kind::kPermanent, "5.1.3", "no domain in the address"), mapped);
+          break;
+        }
+        (*remote)[std::string(domain)].push_back(i);
+        break;
+      }
+      case Route::Kind::kDeferred:
+        ok = defer(i, local_result(RemoteResult::Kind::kTemporary, "4.3.0", route.reason));
+        break;
+      case Route::Kind::kFailed:
+        ok = fail(i, local_result(RemoteResult::Kind::kPermanent, "5.1.1", route.reason), mapped);
+        break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void EntryRun::throttle(const std::vector<size_t>& rcpts) {
+  unsigned char jitter = 0;
+  (void)::getrandom(&jitter, 1, 0);
+  for (size_t i : rcpts) {
+    RecipientState& st = info_.rcpts[i];  // a wait for a slot is not an attempt
+    st.next_try = ctx_.now + kThrottleWait + jitter % kThrottleJitter;
+    if (st.last.text.empty()) st.last = local_result(RemoteResult::Kind::kTemporary, "4.4.5", "waiting for a connection slot");
+  }
+  left_ = true;
+}
+
+bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t>& rcpts, RemoteSlots* slots) {
+  if (!ctx_.remote) {
+    for (size_t i : rcpts)
+      if (!defer(i, local_result(RemoteResult::Kind::kTemporary, "4.3.0", "remote delivery is not set up")))
+        return false;
+    return true;
+  }
+  if (slots != nullptr && !slots->acquire(domain, ctx_.config.remote_global, ctx_.config.domain_limit(domain))) {
+    log_.info("{} throttled domain={} rcpts={} reason=\"every connection slot is taken\"", id_, log_safe(domain),
+              rcpts.size());
+    throttle(rcpts);
+    return true;
+  }
+  RemoteCall call{domain, env_.sender, {}, mess_.get(), id_};
+  for (size_t i : rcpts) call.rcpts.push_back(ascii_lower(env_.rcpts[i]));
+  auto results = ctx_.remote(call);
+  if (slots != nullptr) slots->release();
+  for (size_t k = 0; k < rcpts.size(); ++k) {
+    size_t i = rcpts[k];
+    if (!results) {
+      if (!defer(i, local_result(RemoteResult::Kind::kTemporary, "4.4.0", results.error().message()))) return false;
+      continue;
+    }
+    const RemoteResult& r = (*results)[k];
+    bool ok = true;
+    switch (r.kind) {
+      case RemoteResult::Kind::kDelivered:
+        log_.info("{} delivered rcpt={}{}{}", id_, rcpt_label(i), describe(r), delay());
+        ok = finish(i);
+        break;
+      case RemoteResult::Kind::kTemporary:
+        ok = defer(i, r);
+        break;
+      case RemoteResult::Kind::kPermanent:
+        ok = fail(i, r, "");
+        break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool EntryRun::deliver_remotes(const std::map<std::string, std::vector<size_t>>& remote) {
+  if (remote.empty()) return true;
+  std::optional<RemoteSlots> slots;
+  if (!ctx_.slots_path.empty()) {
+    auto opened = RemoteSlots::open(ctx_.slots_path);
+    if (!opened) log_.warn("{} no connection limits: {}", id_, opened.error().message());
+    else slots.emplace(std::move(*opened));
+  }
+  for (const auto& [domain, all] : remote) {
+    for (size_t start = 0; start < all.size(); start += kMaxRemoteRcpts) {
+      std::vector<size_t> chunk(all.begin() + start, all.begin() + std::min(all.size(), start + kMaxRemoteRcpts));
+      if (!deliver_group(domain, chunk, slots ? &*slots : nullptr)) return false;
+    }
+  }
+  return true;
+}
+
+// One delay warning per entry, when control/warnafter is set and has passed.
+void EntryRun::warn_delay() {
+  if (ctx_.config.warnafter == 0 || info_.warned != 0 || !ctx_.inject) return;
+  if (ctx_.now - queued_at_ < static_cast<time_t>(ctx_.config.warnafter)) return;
+  DsnInput in;
+  for (const auto& [i, st] : info_.rcpts) {
+    if (st.attempts == 0) continue;
+    in.rcpts.push_back(DsnRecipient{ascii_lower(env_.rcpts[i]), st.last.status, st.last.host, st.last.from_remote,
+                                    st.last.text, st.last_try});
+  }
+  if (in.rcpts.empty()) return;
+  NoticeTarget target = notice_target(env_, notice_config_, true);
+  if (target.drop) return;
+  in.kind = DsnInput::Kind::kDelay;
+  in.reporting_mta = notice_config_.me;
+  in.queue_id = id_;
+  in.to = target.envelope.rcpts.front();
+  in.original_sender = env_.sender;
+  in.arrival = queued_at_;
+  in.retry_until = queued_at_ + ctx_.config.queuelifetime;
+  in.max_original = notice_config_.max_original;
+  auto message = compose_dsn(in, mess_.get(), ctx_.now);
+  Status s = message ? ctx_.inject(target.envelope, *message) : message.error();
+  if (!s) {
+    log_.warn("{} delay notice not sent: {}", id_, s.message());
+    return;
+  }
+  info_.warned = ctx_.now;
+  log_.info("{} delay notice to={} rcpts={}", id_, log_safe(in.to), in.rcpts.size());
+}
+
+bool EntryRun::send_bounce() {
+  auto records = read_bounce_records(bounce_path_, env_.rcpts.size());
+  if (!records) {
+    log_.warn("{} {}", id_, records.error().message());
+    return false;
+  }
+  if (records->empty()) {
+    (void)::unlink(bounce_path_.c_str());
+    return true;
+  }
+  if (failure_target_.drop || !ctx_.inject) {
+    if (!ctx_.inject) return false;
+    (void)::unlink(bounce_path_.c_str());
+    return true;
+  }
+  DsnInput in;
+  in.kind = DsnInput::Kind::kFailure;
+  in.reporting_mta = notice_config_.me;
+  in.queue_id = id_;
+  in.to = failure_target_.envelope.rcpts.front();
+  in.original_sender = env_.sender;
+  in.arrival = queued_at_;
+  in.max_original = notice_config_.max_original;
+  for (const auto& rec : *records) {
+    const RemoteResult& r = rec.result;
+    in.rcpts.push_back(DsnRecipient{ascii_lower(env_.rcpts[rec.index]), r.status, r.host, r.from_remote, r.text, ctx_.now});
+  }
+  auto message = compose_dsn(in, mess_.get(), ctx_.now);
+  Status s = message ? ctx_.inject(failure_target_.envelope, *message) : message.error();
+  if (!s && !s.permanent_failure()) {
+    log_.warn("{} bounce to={} not sent yet: {}", id_, log_safe(in.to), s.message());
+    return false;
+  }
+  if (!s) log_.warn("{} bounce to={} dropped: {}", id_, log_safe(in.to), s.message());
+  else
+    log_.info("{} bounced to={} rcpts={}{}", id_, log_safe(in.to), in.rcpts.size(),
+              failure_target_.envelope.mark == envelope_mark::kDoubleBounce ? " double=yes" : "");
+  // Queued: the records go. A crash before this unlink sends the notice once more.
+  if (::unlink(bounce_path_.c_str()) != 0 && errno != ENOENT)
+    log_.warn("{} unlink {}: {}", id_, bounce_path_, std::strerror(errno));
+  return true;
+}
+
+int EntryRun::run(MaildirWriter& writer) {
+  const std::string todo_path = queue_dir_ + "/todo/" + id_;
   auto todo = open_file(todo_path, O_RDONLY);
   if (!todo) {
     if (todo.error().errno_value() == ENOENT) return entry_exit::kFinished;  // removed meanwhile
-    log.warn("{} {}", id, todo.error().message());
+    log_.warn("{} {}", id_, todo.error().message());
     return entry_exit::kTrouble;
   }
   if (::flock(todo->get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return entry_exit::kBusy;
-    log.warn("{} flock {}: {}", id, todo_path, std::strerror(errno));
+    log_.warn("{} flock {}: {}", id_, todo_path, std::strerror(errno));
     return entry_exit::kTrouble;
   }
   // The lock holder before us may have finished the entry and unlinked todo/<id> after we
   // opened it: then our fd names a removed file, and done/<id> is gone with it.
   struct stat st;
   if (::fstat(todo->get(), &st) != 0) {
-    log.warn("{} fstat {}: {}", id, todo_path, std::strerror(errno));
+    log_.warn("{} fstat {}: {}", id_, todo_path, std::strerror(errno));
     return entry_exit::kTrouble;
   }
   if (st.st_nlink == 0) return entry_exit::kFinished;
+  queued_at_ = st.st_mtime;
 
   auto envelope_bytes = read_file(todo_path, kMaxEnvelope);
   if (!envelope_bytes) {
-    log.warn("{} {}", id, envelope_bytes.error().message());
+    log_.warn("{} {}", id_, envelope_bytes.error().message());
     return entry_exit::kTrouble;
   }
   // A malformed envelope stays queued and is logged at every try: deleting it would lose
   // mail on what may be a bug of ours, and an administrator can look at it.
   auto decoded = decode_envelope(*envelope_bytes);
   if (decoded.exit_code != queue_exit::kOk) {
-    log.warn("{} malformed envelope in {} (code {})", id, todo_path, decoded.exit_code);
+    log_.warn("{} malformed envelope in {} (code {})", id_, todo_path, decoded.exit_code);
     return entry_exit::kTrouble;
   }
-  const Envelope& env = decoded.envelope;
+  env_ = std::move(decoded.envelope);
 
-  auto config = LocalConfig::load();
-  if (!config) {
-    log.warn("{} cannot read configuration: {}", id, config.error().message());
+  auto local = LocalConfig::load();
+  auto notice = NoticeConfig::load();
+  if (!local || !notice) {
+    log_.warn("{} cannot read configuration: {}", id_, (!local ? local.error() : notice.error()).message());
     return entry_exit::kTrouble;
   }
-  auto done = read_done(done_path, env.rcpts.size());
+  local_ = std::move(*local);
+  notice_config_ = std::move(*notice);
+  failure_target_ = notice_target(env_, notice_config_, false);
+
+  auto done = read_done(done_path_, env_.rcpts.size());
   if (!done) {
-    log.warn("{} {}", id, done.error().message());
+    log_.warn("{} {}", id_, done.error().message());
     return entry_exit::kTrouble;
   }
-  auto mess = open_file(mess_path, O_RDONLY);
+  auto mess = open_file(queue_dir_ + "/mess/" + id_, O_RDONLY);
   if (!mess) {
-    log.warn("{} {}", id, mess.error().message());
+    log_.warn("{} {}", id_, mess.error().message());
     return entry_exit::kTrouble;
   }
+  mess_ = std::move(*mess);
+  auto info = read_entry_info(info_path_, env_.rcpts.size());
+  if (info) info_ = std::move(*info);
+  else log_.warn("{} {} (retrying every recipient)", id_, info.error().message());
+  for (size_t i = 0; i < env_.rcpts.size(); ++i)
+    if ((*done)[i]) info_.rcpts.erase(i);
 
-  bool left = false;
-  for (size_t i = 0; i < env.rcpts.size(); ++i) {
-    if ((*done)[i]) continue;
-    const std::string rcpt = log_safe(ascii_lower(env.rcpts[i]));
-    Route route = route_rcpt(env.rcpts[i], *config);
-    std::string mapped;
-    if (route.address != ascii_lower(env.rcpts[i])) mapped = " to=" + log_safe(route.address);
-    switch (route.kind) {
-      case Route::Kind::kLocal: {
-        auto file = deliver_local(route, env.sender, mess->get(), writer);
-        if (!file) {
-          log.info("{} deferred rcpt={}{} reason=\"{}\"", id, rcpt, mapped, log_safe(file.error().message()));
-          left = true;
-          continue;
-        }
-        log.info("{} delivered rcpt={}{} maildir={} bytes={}", id, rcpt, mapped, route.maildir, file->bytes);
-        break;
-      }
-      case Route::Kind::kRemote:
-        log.info("{} deferred rcpt={}{} reason=\"{}\"", id, rcpt, mapped, kRemoteReason);
-        left = true;
-        continue;
-      case Route::Kind::kDeferred:
-        log.info("{} deferred rcpt={}{} reason=\"{}\"", id, rcpt, mapped, route.reason);
-        left = true;
-        continue;
-      case Route::Kind::kFailed:
-        log.info("{} failed rcpt={}{} reason=\"{}\"", id, rcpt, mapped, route.reason);
-        break;
-    }
-    // Delivered or failed for good: recorded before the next recipient. A crash between the
-    // Maildir rename and this append delivers this one recipient again after a restart.
-    if (Status s = append_done(done_path, i); !s) {
-      log.warn("{} cannot record rcpt={} as finished: {}", id, rcpt, s.message());
-      return entry_exit::kTrouble;
-    }
-  }
-  if (left) return entry_exit::kLeft;
-  if (Status s = remove_entry(queue_dir, id); !s) {
-    log.warn("{} cannot remove the finished entry: {}", id, s.message());
+  done_ = std::move(*done);
+
+  std::map<std::string, std::vector<size_t>> remote;  // due remote recipients by domain
+  if (!deliver_locals(writer, &remote)) return entry_exit::kTrouble;
+  if (!deliver_remotes(remote)) return entry_exit::kTrouble;
+
+  warn_delay();
+  bool pending_notice = !send_bounce();
+  if (Status s = write_entry_info(info_path_, info_); !s) log_.warn("{} {}", id_, s.message());
+  if (left_ || pending_notice) return entry_exit::kLeft;
+  if (Status s = remove_entry(queue_dir_, id_); !s) {
+    log_.warn("{} cannot remove the finished entry: {}", id_, s.message());
     return entry_exit::kTrouble;
   }
-  log.info("{} done", id);
+  log_.info("{} done", id_);
   return entry_exit::kFinished;
+}
+
+}  // namespace
+
+int deliver_entry(const std::string& queue_dir, const std::string& id, const EntryContext& ctx,
+                  MaildirWriter& writer, const Log& log) {
+  EntryRun run(queue_dir, id, ctx, log);
+  return run.run(writer);
 }
 
 }  // namespace tikimail

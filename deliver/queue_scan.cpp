@@ -77,13 +77,18 @@ std::vector<std::string> collect_garbage(const std::string& queue_dir, time_t no
   } else {
     log.warn("{}", names.error().message());
   }
-  for (const char* sub : {"mess", "done"}) {
+  for (const char* sub : {"mess", "done", "info", "bounce"}) {
     auto names = list_dir(queue_dir + "/" + sub);
     if (!names) {
       log.warn("{}", names.error().message());
       continue;
     }
     for (const auto& name : *names) {
+      // info/<id>.tmp: a replacement a crash interrupted.
+      if (name.size() == 20 && name.ends_with(".tmp") && valid_message_id(name.substr(0, 16))) {
+        remove_if_old(queue_dir + "/" + sub + "/" + name, now, max_age, "stale temporary file", log, &removed);
+        continue;
+      }
       if (!valid_message_id(name) || exists(queue_dir + "/todo/" + name)) continue;
       remove_if_old(queue_dir + "/" + sub + "/" + name, now, max_age, "no todo entry", log, &removed);
     }

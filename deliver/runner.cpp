@@ -15,6 +15,7 @@
 #include <ctime>
 
 #include "common/maildir.h"
+#include "common/queue_state.h"
 #include "deliver/entry.h"
 #include "deliver/queue_scan.h"
 
@@ -24,6 +25,9 @@ namespace {
 
 constexpr std::chrono::hours kGarbageInterval{1};
 constexpr std::chrono::seconds kBusyRetry{1};  // a child of the previous runner still works on it
+constexpr const char* kRemoteProgram = "bin/deliver-remote";
+// deliver-remote bounds each connection and reply itself; this only ends a hung one.
+constexpr std::chrono::seconds kRemoteLimit{7200};
 
 std::chrono::seconds seconds(unsigned s) { return std::chrono::seconds(s); }
 
@@ -94,6 +98,28 @@ void Runner::scan(Clock::time_point now) {
   }
   queue_ = std::set<std::string>(ids->begin(), ids->end());
   schedule_.retain([&](const std::string& id) { return queue_.count(id) || running_.count(id); });
+  std::erase_if(forced_, [&](const std::string& id) { return !queue_.count(id); });
+  if (flush_) {
+    flush_ = false;
+    forced_.insert(queue_.begin(), queue_.end());
+    schedule_.flush();
+  }
+  // Entries new to this runner (after a restart): their next try is in queue/info/<id>.
+  for (const auto& id : queue_) {
+    if (running_.count(id) || forced_.count(id) || schedule_.known(id)) continue;
+    Clock::time_point due;
+    if (next_try_from_info(id, now, &due)) schedule_.retry_at(id, due);
+  }
+}
+
+bool Runner::next_try_from_info(const std::string& id, Clock::time_point now, Clock::time_point* due) const {
+  auto info = read_entry_info(config_.queue_dir + "/info/" + id, SIZE_MAX);
+  if (!info || info->rcpts.empty()) return false;
+  time_t next = 0;
+  for (const auto& [i, st] : info->rcpts) next = next == 0 ? st.next_try : std::min(next, st.next_try);
+  time_t wall = ::time(nullptr);
+  *due = next <= wall ? now : now + std::chrono::seconds(next - wall);
+  return true;
 }
 
 void Runner::start_children(Clock::time_point now) {
@@ -105,6 +131,7 @@ void Runner::start_children(Clock::time_point now) {
 }
 
 void Runner::start_child(const std::string& id, Clock::time_point now) {
+  bool force = forced_.count(id) > 0;
   pid_t pid = ::fork();
   if (pid < 0) {
     log_.warn("{} fork: {}", id, std::strerror(errno));
@@ -119,7 +146,11 @@ void Runner::start_child(const std::string& id, Clock::time_point now) {
     int code = entry_exit::kTrouble;
     try {
       MaildirWriter writer;
-      code = deliver_entry(config_.queue_dir, id, writer, log_);
+      EntryContext ctx{config_, ::time(nullptr), force};
+      ctx.remote = [](const RemoteCall& call) { return run_deliver_remote(kRemoteProgram, call, kRemoteLimit); };
+      ctx.inject = inject_via_chain;
+      ctx.slots_path = config_.queue_dir + "/lock/remote";
+      code = deliver_entry(config_.queue_dir, id, ctx, writer, log_);
     } catch (...) {
       code = entry_exit::kTrouble;  // out of memory or a bug: the entry stays queued
     }
@@ -127,6 +158,7 @@ void Runner::start_child(const std::string& id, Clock::time_point now) {
   }
   children_[pid] = id;
   running_.insert(id);
+  forced_.erase(id);
 }
 
 void Runner::reap(Clock::time_point now) {
@@ -150,7 +182,12 @@ void Runner::reap(Clock::time_point now) {
     }
     if (WIFSIGNALED(status)) log_.warn("{} child killed by signal {}", id, WTERMSIG(status));
     else if (code != entry_exit::kLeft) log_.warn("{} child exited {}", id, code);
-    auto due = schedule_.defer(id, now);
+    Clock::time_point due;
+    if (code == entry_exit::kLeft && next_try_from_info(id, now, &due)) {
+      schedule_.retry_at(id, due);
+    } else {
+      due = schedule_.defer(id, now);
+    }
     log_.info("{} retry after={}s", id, std::chrono::duration_cast<std::chrono::seconds>(due - now).count());
   }
 }
@@ -173,7 +210,7 @@ void Runner::read_signals(Clock::time_point now) {
         [[fallthrough]];
       case SIGALRM:
         log_.info("flush deferred={}", schedule_.size());
-        schedule_.flush();
+        flush_ = true;
         scan_now_ = true;
         break;
       default:

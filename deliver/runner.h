@@ -42,6 +42,9 @@ class Runner {
   void read_signals(Clock::time_point now);
   void drain_trigger();
   void reload();
+  // When the earliest unfinished recipient of `id` is due, from queue/info/<id>; false when
+  // the file says nothing.
+  bool next_try_from_info(const std::string& id, Clock::time_point now, Clock::time_point* due) const;
   // How long poll may sleep: until the next scan, garbage run or due entry.
   int poll_timeout(Clock::time_point now) const;
 
@@ -53,6 +56,8 @@ class Runner {
   std::set<std::string> queue_;            // ids in todo/ at the last scan; sorted, oldest first
   std::map<pid_t, std::string> children_;  // running children and their entries
   std::set<std::string> running_;          // the same entries, for lookups by id
+  std::set<std::string> forced_;           // flushed: the next child tries every recipient
+  bool flush_ = false;                     // SIGALRM or SIGHUP: flush at the next scan
   bool stopping_ = false;
   bool scan_now_ = true;
   Clock::time_point next_scan_, next_garbage_;

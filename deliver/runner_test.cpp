@@ -24,7 +24,7 @@ using tikimail::testing::TempDir;
 namespace {
 
 void make_prefix(const TempDir& dir) {
-  for (const char* sub : {"tmp", "mess", "todo", "done"})
+  for (const char* sub : {"tmp", "mess", "todo", "done", "info", "bounce", "lock"})
     std::filesystem::create_directories(dir.path() / "queue" / sub);
   REQUIRE(::mkfifo((dir.path() / "queue/trigger").c_str(), 0600) == 0);
   dir.write("control/rcpthosts", "example.test\n");

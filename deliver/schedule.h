@@ -40,6 +40,7 @@ class Schedule {
   // When `id` is due: time_point::min() when it never waited.
   Clock::time_point due_at(const std::string& id) const;
   size_t size() const { return entries_.size(); }
+  bool known(const std::string& id) const { return entries_.count(id) > 0; }
 
  private:
   struct Entry {

@@ -13,6 +13,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/queue_proto.h"
+#include "common/queue_state.h"
 
 namespace tikimail {
 
@@ -62,6 +63,7 @@ bool read_entry(const std::string& queue_dir, const std::string& id, ListedEntry
     return true;
   }
   entry->sender = decoded.envelope.sender;
+  entry->mark = decoded.envelope.mark;
   const std::string mess = queue_dir + "/mess/" + id;
   if (::stat(mess.c_str(), &st) == 0) entry->bytes = static_cast<uint64_t>(st.st_size);
   else entry->problem = Status::from_errno("stat " + mess, errno).message();
@@ -72,8 +74,32 @@ bool read_entry(const std::string& queue_dir, const std::string& id, ListedEntry
   } else if (text.error().errno_value() != ENOENT) {
     entry->problem = text.error().message();
   }
-  for (size_t i = 0; i < decoded.envelope.rcpts.size(); ++i)
-    entry->rcpts.push_back({decoded.envelope.rcpts[i], done[i]});
+  const size_t count = decoded.envelope.rcpts.size();
+  auto info = read_entry_info(queue_dir + "/info/" + id, count);
+  if (!info) entry->problem = info.error().message();
+  auto failed = read_bounce_records(queue_dir + "/bounce/" + id, count);
+  if (!failed) entry->problem = failed.error().message();
+  for (size_t i = 0; i < count; ++i) {
+    ListedRecipient r;
+    r.address = decoded.envelope.rcpts[i];
+    if (info) {
+      if (auto it = info->rcpts.find(i); it != info->rcpts.end()) {
+        r.state = ListedRecipient::State::kDeferred;
+        r.attempts = it->second.attempts;
+        r.next_try = it->second.next_try;
+        r.last = it->second.last;
+      }
+    }
+    if (done[i]) r.state = ListedRecipient::State::kDone;
+    if (failed) {
+      for (const auto& rec : *failed) {
+        if (rec.index != i) continue;
+        r.state = ListedRecipient::State::kFailed;
+        r.last = rec.result;
+      }
+    }
+    entry->rcpts.push_back(std::move(r));
+  }
   return true;
 }
 
@@ -101,9 +127,28 @@ std::string format_age(time_t seconds) {
 std::string format_entry(const ListedEntry& entry, time_t now) {
   if (!entry.problem.empty() && entry.rcpts.empty())
     return fmt::format("{}  unreadable: {}\n", entry.id, log_safe(entry.problem));
-  std::string out = fmt::format("{}  age {}  size {}  from <{}>\n", entry.id, format_age(now - entry.queued_at),
-                                entry.bytes, log_safe(entry.sender));
-  for (const auto& r : entry.rcpts) out += fmt::format("  {:<7} <{}>\n", r.done ? "done" : "queued", log_safe(r.address));
+  std::string mark = entry.mark.empty() ? "" : fmt::format(" ({})", log_safe(entry.mark));
+  std::string out = fmt::format("{}  age {}  size {}  from <{}>{}\n", entry.id, format_age(now - entry.queued_at),
+                                entry.bytes, log_safe(entry.sender), mark);
+  for (const auto& r : entry.rcpts) {
+    using State = ListedRecipient::State;
+    std::string address = log_safe(r.address);
+    switch (r.state) {
+      case State::kDone: out += fmt::format("  done      <{}>\n", address); continue;
+      case State::kQueued: out += fmt::format("  queued    <{}>\n", address); continue;
+      case State::kDeferred: {
+        std::string next = r.next_try <= now ? "now" : "in " + format_age(r.next_try - now);
+        if (r.attempts == 0) out += fmt::format("  deferred  <{}>  waiting for a connection slot, next {}\n", address, next);
+        else out += fmt::format("  deferred  <{}>  attempts {}  next {}\n", address, r.attempts, next);
+        break;
+      }
+      case State::kFailed: out += fmt::format("  failed    <{}>  notice pending\n", address); break;
+    }
+    if (r.last.text.empty()) continue;
+    if (r.last.from_remote) out += fmt::format("            last: {} said \"{}\"\n", r.last.host, r.last.text);
+    else if (!r.last.host.empty()) out += fmt::format("            last: {}: {}\n", r.last.host, r.last.text);
+    else out += fmt::format("            last: {}\n", r.last.text);
+  }
   if (!entry.problem.empty()) out += fmt::format("  problem: {}\n", log_safe(entry.problem));
   return out;
 }

@@ -8,13 +8,23 @@
 #include <string_view>
 #include <vector>
 
+#include "common/remote_result.h"
 #include "common/status.h"
 
 namespace tikimail {
 
 struct ListedRecipient {
+  enum class State {
+    kQueued,    // not tried yet
+    kDeferred,  // failed temporarily: info/<id> has its attempts, next try and last answer
+    kFailed,    // failed for good, its notice not sent yet (bounce/<id>)
+    kDone,      // finished: delivered, or failed and noticed (done/<id>)
+  };
   std::string address;
-  bool done = false;  // its index is in done/<id>
+  State state = State::kQueued;
+  unsigned attempts = 0;
+  time_t next_try = 0;
+  RemoteResult last;  // kDeferred, kFailed: the last answer
 };
 
 struct ListedEntry {
@@ -22,6 +32,7 @@ struct ListedEntry {
   time_t queued_at = 0;  // mtime of todo/<id>: when the entry was committed
   uint64_t bytes = 0;    // size of mess/<id>
   std::string sender;    // "" for the null sender
+  std::string mark;      // "bounce", "doublebounce", "delay" for notices deliver made
   std::vector<ListedRecipient> rcpts;
   std::string problem;   // empty, or why the entry could not be read whole
 };
@@ -35,9 +46,13 @@ Result<std::vector<ListedEntry>> list_queue(const std::string& queue_dir);
 std::string format_age(time_t seconds);
 
 // The listing of one entry, one line per fact:
-//   <id>  age 3h07m  size 1834  from <sender>
-//     queued  <rcpt>
-//     done    <rcpt>
+//   <id>  age 3h07m  size 1834  from <sender>          (" (bounce)" etc. after a mark)
+//     done      <rcpt>
+//     queued    <rcpt>
+//     deferred  <rcpt>  attempts 3  next in 12m05s     ("next now" when due)
+//               last: mx.example.net[192.0.2.1]:25 said "451 4.3.0 try later"
+//     failed    <rcpt>  notice pending
+//               last: no such user
 std::string format_entry(const ListedEntry& entry, time_t now);
 
 // The last line: "1 message in the queue" / "N messages in the queue".

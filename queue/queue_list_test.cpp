@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/queue_proto.h"
+#include "common/queue_state.h"
 #include "common/test_util.h"
 
 using namespace tikimail;
@@ -18,7 +19,7 @@ namespace {
 struct Queue {
   TempDir dir;
   Queue() {
-    for (const char* sub : {"tmp", "mess", "todo", "done"}) fs::create_directories(dir.path() / "queue" / sub);
+    for (const char* sub : {"tmp", "mess", "todo", "done", "info", "bounce"}) fs::create_directories(dir.path() / "queue" / sub);
   }
   std::string path() const { return (dir.path() / "queue").string(); }
   void entry(const std::string& id, const Envelope& env, const std::string& message) const {
@@ -50,10 +51,33 @@ TEST_CASE("mailq: entries come sorted by id with sender, size and recipient stat
   CHECK(first.sender == "a@x.test");
   CHECK(first.bytes == 6);
   REQUIRE(first.rcpts.size() == 2);
-  CHECK_FALSE(first.rcpts[0].done);
-  CHECK(first.rcpts[1].done);
+  CHECK(first.rcpts[0].state == ListedRecipient::State::kQueued);
+  CHECK(first.rcpts[1].state == ListedRecipient::State::kDone);
   CHECK(first.problem.empty());
   CHECK((*entries)[1].sender.empty());
+}
+
+TEST_CASE("mailq: info/<id> and bounce/<id> give deferred and failed recipients their details") {
+  Queue q;
+  const std::string id = "00000001bbbbbbbb";
+  q.entry(id, {"a@x.test", {"b@far.test", "c@far.test", "d@far.test"}}, "hello\n");
+  EntryInfo info;
+  info.rcpts[0] = {2, 100, 160, 400, {RemoteResult::Kind::kTemporary, "4.4.1", "", false, "connection refused"}};
+  REQUIRE(write_entry_info((q.dir.path() / "queue/info" / id).string(), info));
+  REQUIRE(append_bounce_record((q.dir.path() / "queue/bounce" / id).string(), 1,
+                               {RemoteResult::Kind::kPermanent, "5.1.1", "mx[192.0.2.1]:25", true, "550 unknown"}));
+  REQUIRE(append_done((q.dir.path() / "queue/done" / id).string(), 1));
+  auto entries = list_queue(q.path());
+  REQUIRE(entries);
+  REQUIRE(entries->size() == 1);
+  const auto& r = (*entries)[0].rcpts;
+  CHECK(r[0].state == ListedRecipient::State::kDeferred);
+  CHECK(r[0].attempts == 2);
+  CHECK(r[0].next_try == 400);
+  CHECK(r[0].last.text == "connection refused");
+  CHECK(r[1].state == ListedRecipient::State::kFailed);
+  CHECK(r[1].last.text == "550 unknown");
+  CHECK(r[2].state == ListedRecipient::State::kQueued);
 }
 
 TEST_CASE("mailq: an unreadable queue is an error, an entry with a bad envelope a problem") {
@@ -81,11 +105,31 @@ TEST_CASE("mailq: one entry prints its facts and each recipient's state") {
   e.queued_at = 1000;
   e.bytes = 1834;
   e.sender = "a@x.test";
-  e.rcpts = {{"b@y.test", false}, {"c@z.test", true}};
+  using State = ListedRecipient::State;
+  e.rcpts.resize(5);
+  e.rcpts[0].address = "b@y.test";
+  e.rcpts[1].address = "c@z.test";
+  e.rcpts[1].state = State::kDone;
+  e.rcpts[2] = {"d@far.test", State::kDeferred, 3, 1065 + 725,
+                {RemoteResult::Kind::kTemporary, "4.3.0", "mx.far.test[192.0.2.1]:25", true, "451 4.3.0 try later"}};
+  e.rcpts[3] = {"e@far.test", State::kDeferred, 1, 900,
+                {RemoteResult::Kind::kTemporary, "4.4.1", "", false, "connection refused"}};
+  e.rcpts[4] = {"f@far.test", State::kFailed, 0, 0,
+                {RemoteResult::Kind::kPermanent, "5.1.1", "mx.far.test[192.0.2.1]:25", true, "550 no such user"}};
   CHECK(format_entry(e, 1065) ==
         "5f0c2a91e3b4c5d6  age 1m05s  size 1834  from <a@x.test>\n"
-        "  queued  <b@y.test>\n"
-        "  done    <c@z.test>\n");
+        "  queued    <b@y.test>\n"
+        "  done      <c@z.test>\n"
+        "  deferred  <d@far.test>  attempts 3  next in 12m05s\n"
+        "            last: mx.far.test[192.0.2.1]:25 said \"451 4.3.0 try later\"\n"
+        "  deferred  <e@far.test>  attempts 1  next now\n"
+        "            last: connection refused\n"
+        "  failed    <f@far.test>  notice pending\n"
+        "            last: mx.far.test[192.0.2.1]:25 said \"550 no such user\"\n");
+  e.sender = "";
+  e.mark = "bounce";
+  e.rcpts.resize(1);
+  CHECK(format_entry(e, 1065).starts_with("5f0c2a91e3b4c5d6  age 1m05s  size 1834  from <> (bounce)\n"));
   CHECK(format_count(1) == "1 message in the queue\n");
   CHECK(format_count(0) == "0 messages in the queue\n");
 }

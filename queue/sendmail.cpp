@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <sstream>
 
 #include "common/control.h"
 #include "common/datetime.h"
@@ -86,13 +85,9 @@ Result<SendmailConfig> SendmailConfig::load() {
   auto databytes = read_control_uint("control/databytes", c.databytes);
   if (!databytes) return databytes.error();
   c.databytes = *databytes;
-  auto lines = read_control_lines("control/queuechain");
-  if (!lines) return lines.error();
-  for (const auto& line : *lines) {
-    std::istringstream words(line);
-    for (std::string w; words >> w;) c.chain.push_back(w);
-  }
-  if (c.chain.empty()) c.chain = {"bin/queue"};
+  auto chain = read_control_words("control/queuechain", {"bin/queue"});
+  if (!chain) return chain.error();
+  c.chain = std::move(*chain);
   return c;
 }
 

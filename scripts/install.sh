@@ -56,7 +56,7 @@ if [ "$(id -u)" -eq 0 ]; then root=1; else root=; fi
 
 # --- system users (root only) -------------------------------------------------------------
 if [ -n "$root" ]; then
-  for name in tiki-smtpd tiki-pop3 tiki-queue vmail tiki-log tiki-tls; do
+  for name in tiki-smtpd tiki-pop3 tiki-queue vmail tiki-log tiki-tls tiki-remote; do
     getent group "$name" >/dev/null || groupadd --system "$name"
     id -u "$name" >/dev/null 2>&1 ||
       useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
@@ -95,6 +95,11 @@ dir "$PREFIX/queue/tmp" 2770 tiki-queue:tiki-queue
 dir "$PREFIX/queue/mess" 2770 tiki-queue:tiki-queue
 dir "$PREFIX/queue/todo" 2770 tiki-queue:tiki-queue
 dir "$PREFIX/queue/done" 0750 vmail:tiki-queue
+# deliver's own records (retry state, pending notices, connection slots): mailq reads the
+# first two through group tiki-queue.
+dir "$PREFIX/queue/info" 0750 vmail:tiki-queue
+dir "$PREFIX/queue/bounce" 0750 vmail:tiki-queue
+dir "$PREFIX/queue/lock" 0700 vmail:tiki-queue
 if [ ! -p "$PREFIX/queue/trigger" ]; then
   [ ! -e "$PREFIX/queue/trigger" ] || die "$PREFIX/queue/trigger exists and is not a fifo"
   mkfifo "$PREFIX/queue/trigger"
@@ -142,6 +147,11 @@ for src in "$SRC_BIN"/*; do
     # reads users/accounts and control/apopkey, writes relay/, then becomes vmail
     # (pop3d/README.md).
     install -o root -g tiki-auth -m 4750 "$src" "$tmp"
+  elif [ "$name" = deliver-remote ] && [ -n "$root" ]; then
+    # Set-uid tiki-remote, runnable only by group vmail (deliver): the SMTP client that talks
+    # to other hosts holds no mailbox, no queue and no key, and outgoing port 25 can be
+    # limited to this one uid (deliver-remote/README.md).
+    install -o tiki-remote -g vmail -m 4710 "$src" "$tmp"
   elif [ -n "$root" ]; then
     install -o root -g root -m 755 "$src" "$tmp"
   else
@@ -150,7 +160,7 @@ for src in "$SRC_BIN"/*; do
   mv -f "$tmp" "$PREFIX/bin/$name"
   found="$found $name"
 done
-for name in smtpd queue sendmail mailq deliver mailpasswd relayctl pop3d checkpassword pop3d-session tlsd; do
+for name in smtpd queue sendmail mailq deliver deliver-remote mailpasswd relayctl pop3d checkpassword pop3d-session tlsd; do
   case " $found " in *" $name "*) ;; *) echo "install.sh: warning: $SRC_BIN/$name not built" >&2 ;; esac
 done
 
