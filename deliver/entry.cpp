@@ -15,10 +15,10 @@
 
 #include "common/address.h"
 #include "common/done_file.h"
+#include "common/dsn.h"
 #include "common/fd.h"
 #include "common/queue_proto.h"
 #include "common/queue_state.h"
-#include "deliver/bounce.h"
 #include "deliver/local.h"
 #include "deliver/schedule.h"
 

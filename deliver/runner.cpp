@@ -59,8 +59,10 @@ Status Runner::open() {
 }
 
 int Runner::run() {
-  log_.info("start concurrency={} queuescan={}s retrybase={}s retrymax={}s", config_.concurrency,
-            config_.queuescan, config_.retry_base, config_.retry_max);
+  log_.info("start concurrency={} queuescan={}s retrybase={}s retrymax={}s remote={} remotedomain={} "
+            "queuelifetime={}s warnafter={}s",
+            config_.concurrency, config_.queuescan, config_.retry_base, config_.retry_max, config_.remote_global,
+            config_.remote_domain, config_.queuelifetime, config_.warnafter);
   next_garbage_ = Clock::now();
   for (;;) {
     auto now = Clock::now();

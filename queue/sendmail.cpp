@@ -13,6 +13,9 @@
 
 #include "common/control.h"
 #include "common/datetime.h"
+#include "common/dsn.h"
+#include "common/log.h"
+#include "common/remote_result.h"
 #include "common/queue_proto.h"
 #include "queue/headers.h"
 #include "queue/inject.h"
@@ -77,6 +80,51 @@ class ChainStderr {
   Fd file_;
 };
 
+// The header section a notice about a refused message carries (text/rfc822-headers).
+constexpr size_t kMaxNoticeHeaders = 64 * 1024;
+
+// A message sendmail could not queue goes back to its sender as a notice (common/dsn.h), as
+// if it had bounced after acceptance: a CGI program rarely reads our exit status. Not for the
+// null sender, and not when no recipient is known. Failures are logged, never fatal.
+void bounce_refused(const SendmailConfig& config, const std::string& msgid, const std::string& sender,
+                    const std::vector<std::string>& rcpts, std::string_view headers, const std::string& status,
+                    const std::string& why, const Log& log) {
+  if (sender.empty() || rcpts.empty()) return;
+  DsnInput in;
+  in.reporting_mta = config.me;
+  in.queue_id = msgid;
+  in.to = sender;
+  in.original_sender = sender;
+  in.arrival = ::time(nullptr);
+  for (const auto& r : rcpts) in.rcpts.push_back(DsnRecipient{r, status, "", false, why, in.arrival});
+  // The header section, an empty line and a one-byte stand-in body: one byte over the limit
+  // given, so the notice carries the header section as text/rfc822-headers, never more.
+  std::string original(headers.substr(0, kMaxNoticeHeaders));
+  if (!original.empty() && original.back() != '\n') original += '\n';
+  in.max_original = original.size() + 1;
+  original += "\n.";
+  Fd file(::memfd_create("sendmail-refused-headers", MFD_CLOEXEC));
+  if (!file.valid() || !write_all(file.get(), original)) {
+    log.warn("{} no notice to {}: {}", msgid, log_safe(sender), std::strerror(errno));
+    return;
+  }
+  auto notice = compose_dsn(in, file.get(), in.arrival);
+  if (!notice) {
+    log.warn("{} no notice to {}: {}", msgid, log_safe(sender), notice.error().message());
+    return;
+  }
+  auto chain = QueueClient::start(config.chain, {"MSGID=" + new_message_id()});
+  if (!chain) {
+    log.warn("{} no notice to {}: {}", msgid, log_safe(sender), chain.error().message());
+    return;
+  }
+  chain->write(*notice);
+  QueueOutcome outcome = chain->finish(Envelope{"", {sender}, std::string(envelope_mark::kBounce)},
+                                       Deadline::after_seconds(kChainAnswerSeconds));
+  if (!outcome.ok()) log.warn("{} no notice to {}: {}", msgid, log_safe(sender), outcome.describe());
+  else log.info("{} bounced to={} reason=\"{}\"", msgid, log_safe(sender), log_safe(why));
+}
+
 }  // namespace
 
 Result<SendmailConfig> SendmailConfig::load() {
@@ -128,6 +176,9 @@ int run_sendmail(const SendmailOptions& opts, const SendmailConfig& config, cons
   };
   const std::string too_big = fmt::format(
       "message refused: larger than {} bytes (control/databytes, counted with CRLF line ends)", config.databytes);
+  const std::string too_big_notice = fmt::format(
+      "the message is larger than the limit of {} bytes for one message; it was not sent", config.databytes);
+  const std::string msgid = new_message_id();
 
   // The header section first: -t needs its recipients, and the added fields depend on it.
   MessageInput input(opts.dot_ends_input);
@@ -136,7 +187,11 @@ int run_sendmail(const SendmailOptions& opts, const SendmailConfig& config, cons
   while (!header_end.scan(text)) {
     Read r = read_chunk(in_fd, input, &text);
     if (r == Read::kError) return refuse(EX_TEMPFAIL, fmt::format("read standard input: {}", std::strerror(errno)));
-    if (input.size() > config.databytes) return refuse(EX_DATAERR, too_big);
+    if (input.size() > config.databytes) {
+      int code = refuse(EX_DATAERR, too_big);
+      bounce_refused(config, msgid, sender, *rcpts, text, "5.3.4", too_big_notice, log);
+      return code;
+    }
     if (r == Read::kEnd) {
       input_done = true;
       header_end.at_eof(text);
@@ -149,7 +204,6 @@ int run_sendmail(const SendmailOptions& opts, const SendmailConfig& config, cons
     if (rcpts->empty()) return refuse(EX_DATAERR, "no recipients in To, Cc or Bcc, and none as arguments");
   }
 
-  const std::string msgid = new_message_id();
   HeaderAdditions add;
   add.uid = invoker.uid;
   add.date = rfc5322_date(::time(nullptr));
@@ -159,7 +213,8 @@ int run_sendmail(const SendmailOptions& opts, const SendmailConfig& config, cons
   ChainStderr chain_stderr;
   auto chain = chain_stderr.around([&] { return QueueClient::start(config.chain, {"MSGID=" + msgid}); });
   if (!chain) return refuse(EX_TEMPFAIL, fmt::format("cannot start the queue chain: {}", chain.error().message()));
-  chain->write(compose_header(fields, opts.recipients_from_headers, add));
+  std::string header_section = compose_header(fields, opts.recipients_from_headers, add);
+  chain->write(header_section);
   chain->write(std::string_view(text).substr(header_end.body_offset()));
   text.clear();
   text.shrink_to_fit();
@@ -173,7 +228,9 @@ int run_sendmail(const SendmailOptions& opts, const SendmailConfig& config, cons
     }
     if (input.size() > config.databytes) {
       chain->abort();
-      return refuse(EX_DATAERR, too_big);
+      int code = refuse(EX_DATAERR, too_big);
+      bounce_refused(config, msgid, sender, *rcpts, header_section, "5.3.4", too_big_notice, log);
+      return code;
     }
     chain->write(body);
     input_done = r == Read::kEnd;
@@ -182,6 +239,12 @@ int run_sendmail(const SendmailOptions& opts, const SendmailConfig& config, cons
   if (!outcome.ok()) {
     chain_stderr.show();
     log.fatal("{} not queued: {} (queue status {})", msgid, outcome.describe(), outcome.exit_code);
+    if (outcome.permanent()) {
+      std::string reply = outcome.describe();  // "5.3.4 text": the status, then why
+      std::string status = reply.substr(0, reply.find(' '));
+      bounce_refused(config, msgid, sender, *rcpts, header_section, valid_status_code(status) ? status : "5.0.0",
+                     "the mail system refused the message: " + reply, log);
+    }
     return sendmail_exit_code(outcome);
   }
   return EX_OK;

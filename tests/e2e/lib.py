@@ -274,3 +274,79 @@ class SmtpClient:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class SmtpSink:
+    """Postfix's smtp-sink as a remote MX on a loopback port (tests reach it through
+    control/smtproutes). Each transaction it takes is dumped to a file of its own in `dump`:
+    smtp-sink's X-Mail-Args/X-Rcpt-Args lines and its Received header, then the message.
+    `options` are smtp-sink's (e.g. ["-r", "RCPT"] for 4xx to every RCPT)."""
+
+    def __init__(self, options=(), port=None):
+        self.options = list(options)
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="tikimail-sink-"))
+        self.dump = self.dir / "dump"
+        self.dump.mkdir()
+        os.chmod(self.dir, 0o755)
+        os.chmod(self.dump, 0o777)  # smtp-sink writes as nobody (-u) when started as root
+        self.proc = None
+
+    def start(self):
+        user = ["-u", "nobody"] if IS_ROOT else []
+        self.proc = subprocess.Popen(["smtp-sink", *user, *self.options, "-d", str(self.dump) + "/%Y%m%d%H%M%S.",
+                                      f"127.0.0.1:{self.port}", "20"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: Installation._answers(self.port, b"220"), timeout=10, what=f"smtp-sink on {self.port}")
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def restart(self, options=()):
+        self.stop()
+        self.options = list(options)
+        return self.start()
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def transactions(self):
+        """Each dumped transaction as (mail args, [rcpt args], message bytes), oldest first."""
+        out = []
+        for path in sorted(self.dump.iterdir()):
+            data = path.read_bytes()
+            mail, rcpts = None, []
+            rest = data
+            while True:
+                line, _, tail = rest.partition(b"\n")
+                if line.startswith(b"X-Mail-Args: "):
+                    mail = line[len(b"X-Mail-Args: "):].decode()
+                elif line.startswith(b"X-Rcpt-Args: "):
+                    rcpts.append(line[len(b"X-Rcpt-Args: "):].decode())
+                elif line.startswith(b"X-"):
+                    pass
+                else:
+                    break
+                rest = tail
+            out.append((mail, rcpts, rest))
+        return out
+
+    def wait_for(self, count, timeout=20):
+        wait_until(lambda: len(list(self.dump.iterdir())) >= count, timeout=timeout,
+                   what=f"{count} transactions at smtp-sink")
+        return self.transactions()

@@ -138,11 +138,21 @@ class SendmailTest(QueueTestCase):
     def test_message_over_databytes_is_refused_with_a_clear_message(self):
         self.inst.write_control("databytes", "1000")
         try:
-            out = self.sendmail(["alice@example.test"], b"Subject: big\n\n" + b"x" * 998 + b"\n")
+            out = self.sendmail(["-f", "cgi@example.test", "alice@example.test"],
+                                b"Subject: big\nX-Marker: too-big\n\n" + b"x" * 998 + b"\n")
             self.assertEqual(out.returncode, 65)
             self.assertIn(b"larger than 1000 bytes", out.stderr)
-            self.assertEqual(self.files("todo"), [])
-            self.assertEqual(self.files("mess"), [])
+            # Not queued; instead the sender gets a notice, marked as one in its envelope,
+            # that carries the refused message's header section only.
+            msgid, notice, sender, rcpts = self.only_entry()
+            self.assertEqual((sender, rcpts), ("\x01bounce\x01", ["cgi@example.test"]))
+            self.assertIn(b"Content-Type: multipart/report; report-type=delivery-status;", notice)
+            self.assertIn(b"Status: 5.3.4", notice)
+            self.assertIn(b"Content-Type: text/rfc822-headers", notice)
+            self.assertIn(b"X-Marker: too-big", notice)
+            self.assertNotIn(b"x" * 100, notice)
+            for sub in ("todo", "mess"):
+                os.unlink(self.queue / sub / msgid)
             # 1000 bytes exactly, counted with CRLF line ends, is accepted.
             out = self.sendmail(["alice@example.test"], b"S: b\r\n\r\n" + b"x" * 990 + b"\r\n")
             self.assertEqual(out.returncode, 0, out.stderr)
@@ -242,7 +252,7 @@ class MailqTest(QueueTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         lines = out.stdout.splitlines()
         self.assertRegex(lines[0], rf"^{msgid}  age \d+s  size {len(body)}  from <from@example.test>$")
-        self.assertEqual(lines[1:], ["  queued  <alice@example.test>", "  done    <bob@example.test>",
+        self.assertEqual(lines[1:], ["  queued    <alice@example.test>", "  done      <bob@example.test>",
                                      "1 message in the queue"])
 
     def test_mailq_on_an_empty_queue_says_so(self):

@@ -1,5 +1,5 @@
-// deliver/bounce_test.cpp: the delivery status notification, part by part, from real files.
-#include "deliver/bounce.h"
+// common/dsn_test.cpp: the delivery status notification, part by part, from real files.
+#include "common/dsn.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
-// deliver/bounce.h: the delivery status notification deliver sends back when recipients
-// failed for good or have waited long: a multipart/report (RFC 6522) with a text part in
+// common/dsn.h: the delivery status notification deliver (and sendmail, for a message it
+// cannot queue) sends back when recipients failed for good or have waited long: a multipart/report (RFC 6522) with a text part in
 // English and Japanese, a message/delivery-status part (RFC 3464) and the original message
 // or its headers. Composing only; queuing the notice is the caller's job.
 #pragma once

@@ -1,5 +1,5 @@
-// deliver/bounce.cpp: composing delivery status notifications (RFC 3464, RFC 6522).
-#include "deliver/bounce.h"
+// common/dsn.cpp: composing delivery status notifications (RFC 3464, RFC 6522).
+#include "common/dsn.h"
 
 #include <unistd.h>
 
