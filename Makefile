@@ -24,10 +24,10 @@ BIN := $(BUILD)/bin
 CXXFLAGS := -std=c++20 $(OPT) -g -Wall -Wextra -Werror -MMD -MP -I. $(SANFLAGS) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS := $(SANFLAGS)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lresolv
 
 # Each folder is one program (its main.cpp); a second program of a folder is name_main.cpp.
-FOLDERS := smtpd queue deliver mailpasswd pop3d relayctl tlsd
+FOLDERS := smtpd queue deliver mailpasswd pop3d relayctl tlsd deliver-remote
 SECOND := sendmail:queue mailq:queue checkpassword:pop3d pop3d-session:pop3d
 # Stores other programs link (DESIGN section 2): program -> folders whose library it needs.
 LIBS_smtpd := relayctl
@@ -75,7 +75,7 @@ deps-build:
 	@sh scripts/deps.sh build
 
 test:
-	@sh scripts/deps.sh all
+	@sh scripts/deps.sh test
 	@bash tests/run.sh
 
 install: all
@@ -88,6 +88,15 @@ run:
 
 stop:
 	@sh scripts/stop.sh
+
+# tikimail against Postfix + Dovecot (bench/README.md); as root. Not part of `make test`.
+#   make bench [QUICK=1] [ROUNDS=3] [NOTE="the machine was shared"]
+bench:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@python3 bench/run.py --bin $(BIN) $(if $(QUICK),--quick) $(if $(ROUNDS),--rounds $(ROUNDS)) \
+	  $(if $(NOTE),--note "$(NOTE)")
+.PHONY: bench
 
 clean:
 	rm -rf build build-san bin

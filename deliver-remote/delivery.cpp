@@ -1,0 +1,156 @@
+// deliver-remote/delivery.cpp: arguments, control files, and the address walk.
+#include "deliver-remote/delivery.h"
+
+#include <unistd.h>
+
+#include "common/address.h"
+#include "common/control.h"
+
+namespace tikimail {
+
+namespace {
+
+Result<long> read_seconds(const char* path, long fallback, long max) {
+  auto value = read_control_uint(path, static_cast<uint64_t>(fallback));
+  if (!value) return value.error();
+  if (*value < 1 || *value > static_cast<uint64_t>(max))
+    return Status::temporary(fmt::format("{}: {} is not between 1 and {}", path, *value, max));
+  return static_cast<long>(*value);
+}
+
+bool printable_word(std::string_view s) {
+  if (s.empty() || s.size() > kMaxDomain) return false;
+  for (char c : s)
+    if (c <= ' ' || c > '~') return false;
+  return true;
+}
+
+RemoteResult local_failure(RemoteResult::Kind kind, std::string status, std::string text) {
+  RemoteResult r;
+  r.kind = kind;
+  r.status = std::move(status);
+  r.text = std::move(text);
+  return r;
+}
+
+}  // namespace
+
+Result<RemoteConfig> RemoteConfig::load(std::vector<std::string>* warnings) {
+  RemoteConfig config;
+  auto helo = read_control_string("control/helohost", "");
+  if (!helo) return helo.error();
+  config.helo = helo->empty() ? local_hostname() : *helo;
+  if (!printable_word(config.helo))
+    return Status::temporary("control/helohost or control/me: not a host name: " + log_safe(config.helo));
+  auto routes = load_smtproutes("control/smtproutes", warnings);
+  if (!routes) return routes.error();
+  config.routes = std::move(*routes);
+  auto tls = load_tlsremote("control/tlsremote", warnings);
+  if (!tls) return tls.error();
+  config.tls = std::move(*tls);
+  if (::access("control/tlsremoteca", F_OK) == 0) config.ca_file = "control/tlsremoteca";
+  auto connect = read_seconds("control/timeoutconnect", 30, 300);
+  if (!connect) return connect.error();
+  config.connect_timeout = *connect;
+  if (::access("control/timeoutremote", F_OK) == 0) {
+    auto remote = read_seconds("control/timeoutremote", 300, 3600);
+    if (!remote) return remote.error();
+    config.timeouts.replace(*remote);
+  }
+  return config;
+}
+
+std::optional<std::string> smtp_path(std::string_view text, bool allow_null) {
+  if (text.empty()) return allow_null ? std::optional<std::string>("<>") : std::nullopt;
+  auto [local, domain] = split_address(text);
+  if (local.empty() || local.size() > kMaxLocalPart || domain.empty() || domain.size() > kMaxDomain)
+    return std::nullopt;
+  for (char c : local)
+    if (c < ' ' || c > '~') return std::nullopt;  // printable ASCII; quoting covers the rest
+  Address address;
+  address.local = std::string(local);
+  if (domain.front() == '[') {
+    auto pattern = parse_domain_pattern(domain);
+    if (!pattern) return std::nullopt;
+    address.domain = *pattern;
+    address.literal = true;
+  } else {
+    if (!valid_domain(domain)) return std::nullopt;
+    address.domain = ascii_lower(domain);
+  }
+  std::string path = address.smtp();
+  if (path.size() > kMaxPath) return std::nullopt;
+  return path;
+}
+
+Result<Job> parse_job(const std::vector<std::string>& args) {
+  if (args.size() < 3) return Status::permanent("usage: deliver-remote domain sender rcpt...");
+  if (args.size() - 2 > kMaxRecipients)
+    return Status::permanent(fmt::format("more than {} recipients", kMaxRecipients));
+  Job job;
+  const std::string& domain = args[0];
+  bool literal = !domain.empty() && domain.front() == '[' && parse_domain_pattern(domain).has_value();
+  if (domain != ascii_lower(domain) || (!literal && !valid_domain(domain)))
+    return Status::permanent("bad domain: " + log_safe(domain));
+  job.domain = domain;
+  auto sender = smtp_path(args[1], true);
+  if (!sender) return Status::permanent("bad sender: " + log_safe(args[1]));
+  job.envelope.sender = *sender;
+  for (size_t i = 2; i < args.size(); ++i) {
+    auto rcpt = smtp_path(args[i], false);
+    if (!rcpt) return Status::permanent("bad recipient: " + log_safe(args[i]));
+    job.envelope.rcpts.push_back(*rcpt);
+  }
+  return job;
+}
+
+Result<std::vector<RemoteResult>> deliver_job(const Job& job, const RemoteConfig& config, const Log& log) {
+  const size_t n = job.envelope.rcpts.size();
+  auto info = scan_message(job.message_fd);
+  if (!info) return info.error();
+  MessageSource message{job.message_fd, *info};
+
+  Plan plan = plan_delivery(job.domain, config.routes);
+  if (plan.targets.empty()) return std::vector<RemoteResult>(n, plan.failure);
+
+  const TlsLevel* rule = config.tls.find(job.domain);
+  TlsLevel level = rule != nullptr ? *rule : TlsLevel::kMay;
+  ClientCtx ctx;
+  if (level != TlsLevel::kNone) {
+    auto made = make_client_context(level == TlsLevel::kVerify, config.ca_file);
+    if (made) {
+      ctx = std::move(*made);
+    } else if (level == TlsLevel::kMay) {
+      log.warn("{} no TLS client context: {}: sending without TLS", job.msgid, made.error().message());
+    } else {
+      return std::vector<RemoteResult>(
+          n, local_failure(RemoteResult::Kind::kTemporary, "4.7.5",
+                           fmt::format("TLS is required ({}) but unavailable: {}", tls_level_name(level),
+                                       made.error().message())));
+    }
+  }
+  SessionConfig session{config.helo, level, ctx.get(), config.timeouts, job.msgid};
+
+  RemoteResult last = local_failure(RemoteResult::Kind::kTemporary, "4.4.1", "no address to try");
+  for (const Target& target : plan.targets) {
+    for (int attempt = 0; attempt < 2; ++attempt) {  // the second: plaintext after a failed handshake
+      auto fd = connect_to(target, Deadline::after_seconds(config.connect_timeout));
+      if (!fd) {
+        last = local_failure(RemoteResult::Kind::kTemporary, "4.4.1", fd.error().message());
+        log.info("{} try failed route={} reason=\"{}\"", job.msgid, plan.how, log_safe(last.text));
+        break;
+      }
+      Connection conn(std::move(*fd));
+      HostOutcome out = run_smtp(conn, target, job.envelope, message, session, log, attempt == 0);
+      if (out.next == HostOutcome::Next::kFinal) return std::move(out.results);
+      last = std::move(out.failure);
+      if (out.next == HostOutcome::Next::kRetryWithoutTls) continue;
+      log.info("{} try failed host={} route={} reason=\"{}\"", job.msgid, target.label(), plan.how,
+               log_safe(last.text));
+      break;
+    }
+  }
+  return std::vector<RemoteResult>(n, last);
+}
+
+}  // namespace tikimail

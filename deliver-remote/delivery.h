@@ -1,0 +1,52 @@
+// deliver-remote/delivery.h: one run of deliver-remote: its arguments, its control files, and the
+// walk over the addresses of a domain until one host gives a final answer for every recipient.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/log.h"
+#include "common/remote_result.h"
+#include "deliver-remote/routes.h"
+#include "deliver-remote/smtp_client.h"
+
+namespace tikimail {
+
+inline constexpr size_t kMaxRecipients = 100;
+
+// The control files of deliver-remote/README.md, read relative to the working directory.
+struct RemoteConfig {
+  std::string helo;                 // helohost, else me, else the host name
+  DomainRules<Relay> routes;        // smtproutes
+  DomainRules<TlsLevel> tls;        // tlsremote
+  std::string ca_file;              // "control/tlsremoteca" when it exists, else "" (system CAs)
+  long connect_timeout = 30;        // timeoutconnect, 1..300
+  Timeouts timeouts;                // timeoutremote, 1..3600, replaces the reply deadlines
+  // A malformed rule is skipped and described in *warnings; an unreadable file or a bad number
+  // is an error.
+  static Result<RemoteConfig> load(std::vector<std::string>* warnings);
+};
+
+// What the command line asks for.
+struct Job {
+  std::string domain;
+  SmtpEnvelope envelope;  // SMTP forms
+  std::string msgid = "-";
+  int message_fd = 0;
+};
+
+// An envelope address as stored ("user@example.test", unquoted) in SMTP form with the local
+// part quoted where RFC 5321 needs it ("<\"a b\"@example.test>"); "" gives "<>" when
+// allow_null. nullopt when it is not an address or breaks a length limit.
+std::optional<std::string> smtp_path(std::string_view envelope_address, bool allow_null);
+
+// "<domain> <sender> <rcpt>..." (argv without the program name); the error says what is wrong.
+Result<Job> parse_job(const std::vector<std::string>& args);
+
+// Delivers the message on job.message_fd to every recipient: one result per recipient, in
+// order. An error only when nothing could be decided (the message cannot be read).
+Result<std::vector<RemoteResult>> deliver_job(const Job& job, const RemoteConfig& config, const Log& log);
+
+}  // namespace tikimail

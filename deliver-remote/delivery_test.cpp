@@ -1,0 +1,180 @@
+// deliver-remote/delivery_test.cpp: arguments, control files, and whole runs against loopback
+// servers reached through control/smtproutes.
+#include "deliver-remote/delivery.h"
+
+#include <catch2/catch.hpp>
+
+#include "deliver-remote/test_server.h"
+
+using namespace tikimail;
+using namespace tikimail::testing;
+using Kind = RemoteResult::Kind;
+
+TEST_CASE("deliver-remote: envelope addresses in SMTP form", "[deliver-remote]") {
+  CHECK(*smtp_path("user@Example.NET", false) == "<user@example.net>");
+  CHECK(*smtp_path("", true) == "<>");
+  CHECK_FALSE(smtp_path("", false));
+  CHECK(*smtp_path("a b@x.test", false) == "<\"a b\"@x.test>");
+  CHECK(*smtp_path("q\"x@x.test", false) == "<\"q\\\"x\"@x.test>");
+  CHECK(*smtp_path("user@[192.0.2.1]", false) == "<user@[192.0.2.1]>");
+  CHECK(*smtp_path("a@b@x.test", false) == "<\"a@b\"@x.test>");
+  CHECK_FALSE(smtp_path("nodomain", false));
+  CHECK_FALSE(smtp_path("user@bad_domain.test", false));
+  CHECK_FALSE(smtp_path("user@[nope]", false));
+  CHECK_FALSE(smtp_path(std::string(65, 'a') + "@x.test", false));
+  CHECK_FALSE(smtp_path("cr\r@x.test", false));
+  CHECK_FALSE(smtp_path("8bit\xc3\xa9@x.test", false));
+}
+
+TEST_CASE("deliver-remote: arguments", "[deliver-remote]") {
+  auto job = parse_job({"example.net", "", "a@example.net", "b@example.net"});
+  REQUIRE(job);
+  CHECK(job->domain == "example.net");
+  CHECK(job->envelope.sender == "<>");
+  CHECK(job->envelope.rcpts == std::vector<std::string>{"<a@example.net>", "<b@example.net>"});
+  CHECK(parse_job({"[192.0.2.1]", "s@x.test", "a@[192.0.2.1]"}));
+
+  CHECK_FALSE(parse_job({"example.net", "s@x.test"}));             // no recipient
+  CHECK_FALSE(parse_job({"Example.net", "s@x.test", "a@x.test"}));  // not lowercase
+  CHECK_FALSE(parse_job({"exa mple.net", "s@x.test", "a@x.test"}));
+  CHECK_FALSE(parse_job({"example.net", "bad", "a@x.test"}));
+  CHECK_FALSE(parse_job({"example.net", "s@x.test", "a@x.test", "oops"}));
+  std::vector<std::string> many = {"example.net", ""};
+  for (int i = 0; i < 101; ++i) many.push_back("a@example.net");
+  CHECK_FALSE(parse_job(many));
+  many.pop_back();
+  CHECK(parse_job(many));
+}
+
+TEST_CASE("deliver-remote: control files", "[deliver-remote]") {
+  TempDir dir;
+  ScopedChdir cd(dir.path());
+  std::vector<std::string> warnings;
+  dir.write("control/me", "me.example.test\n");
+  auto config = RemoteConfig::load(&warnings);
+  REQUIRE(config);
+  CHECK(config->helo == "me.example.test");
+  CHECK(config->connect_timeout == 30);
+  CHECK(config->timeouts.dot == 600);
+  CHECK(config->ca_file.empty());
+
+  dir.write("control/helohost", "out.example.test\n");
+  dir.write("control/timeoutremote", "60\n");
+  dir.write("control/timeoutconnect", "5\n");
+  dir.write("control/tlsremoteca", "");
+  dir.write("control/smtproutes", "what\n:[127.0.0.1]:2525\n");
+  config = RemoteConfig::load(&warnings);
+  REQUIRE(config);
+  CHECK(config->helo == "out.example.test");
+  CHECK(config->timeouts.dot == 60);
+  CHECK(config->connect_timeout == 5);
+  CHECK(config->ca_file == "control/tlsremoteca");
+  CHECK(warnings.size() == 1);
+  CHECK(config->routes.find("x.test")->port == 2525);
+
+  dir.write("control/timeoutconnect", "0\n");
+  CHECK_FALSE(RemoteConfig::load(&warnings));
+  dir.write("control/timeoutconnect", "301\n");
+  CHECK_FALSE(RemoteConfig::load(&warnings));
+  dir.write("control/timeoutconnect", "30\n");
+  dir.write("control/timeoutremote", "3601\n");
+  CHECK_FALSE(RemoteConfig::load(&warnings));
+}
+
+namespace {
+
+// One run of deliver_job in a fresh prefix whose default route is the loopback listener.
+struct Prefix {
+  TempDir dir;
+  TcpListener listener;
+  Prefix(const std::string& tlsremote = "") {
+    dir.write("control/smtproutes", fmt::format(":[127.0.0.1]:{}\n", listener.port()));
+    dir.write("control/helohost", "here.test\n");
+    dir.write("control/timeoutremote", "5\n");
+    if (!tlsremote.empty()) dir.write("control/tlsremote", tlsremote);
+  }
+  std::vector<RemoteResult> run(std::vector<FakeSmtp*> servers, std::vector<std::string> rcpts) {
+    ScopedChdir cd(dir.path());
+    std::vector<std::string> warnings;
+    auto config = RemoteConfig::load(&warnings);
+    REQUIRE(config);
+    TestMessage message(dir, "Subject: whole run\n\nbody\n");
+    std::vector<std::string> args = {"remote.test", "sender@here.test"};
+    args.insert(args.end(), rcpts.begin(), rcpts.end());
+    auto job = parse_job(args);
+    REQUIRE(job);
+    job->message_fd = message.fd.get();
+    std::thread thread = listener.serve(servers);
+    auto results = deliver_job(*job, *config, Log("deliver-remote-test"));
+    thread.join();
+    REQUIRE(results);
+    return *results;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("deliver-remote: a whole run through a route", "[deliver-remote]") {
+  Prefix prefix;
+  FakeSmtp server;
+  server.respond = [](std::string_view c) -> std::string {
+    return c == "RCPT TO:<b@remote.test>" ? "550 5.1.1 no\r\n" : standard_reply(c);
+  };
+  auto results = prefix.run({&server}, {"a@remote.test", "b@remote.test"});
+  REQUIRE(results.size() == 2);
+  std::string host = fmt::format("[127.0.0.1]:{}", prefix.listener.port());
+  CHECK(encode_result(results[0]) == fmt::format("K 2.0.0 {} r 250 2.0.0 Ok: queued as 42\n", host));
+  CHECK(encode_result(results[1]) == fmt::format("D 5.1.1 {} r 550 5.1.1 no\n", host));
+  CHECK(server.commands[0] == "EHLO here.test");
+  CHECK(server.data == "Subject: whole run\r\n\r\nbody\r\n.\r\n");
+}
+
+TEST_CASE("deliver-remote: the last address's failure is every recipient's", "[deliver-remote]") {
+  SECTION("5xx greeting: permanent") {
+    Prefix prefix;
+    FakeSmtp server;
+    server.greeting = "554 5.7.1 not you\r\n";
+    auto results = prefix.run({&server}, {"a@remote.test", "b@remote.test"});
+    for (const RemoteResult& r : results) {
+      CHECK(r.kind == Kind::kPermanent);
+      CHECK(r.text == "554 5.7.1 not you");
+    }
+  }
+  SECTION("nothing listening: temporary, no host") {
+    Prefix prefix;
+    TempDir other;
+    uint16_t closed_port;
+    {
+      TcpListener gone;
+      closed_port = gone.port();
+    }
+    prefix.dir.write("control/smtproutes", fmt::format(":[127.0.0.1]:{}\n", closed_port));
+    auto results = prefix.run({}, {"a@remote.test"});
+    CHECK(results[0].kind == Kind::kTemporary);
+    CHECK(results[0].status == "4.4.1");
+    CHECK(encode_result(results[0]).substr(0, 12) == "Z 4.4.1 - l ");
+  }
+}
+
+TEST_CASE("deliver-remote: may: after a failed handshake, once more without TLS", "[deliver-remote]") {
+  Prefix prefix(":may\n");
+  auto offer_tls = [](std::string_view c) -> std::string {
+    if (c.substr(0, 4) == "EHLO") return "250-fake.test\r\n250 STARTTLS\r\n";
+    if (c == "STARTTLS") return "220 go ahead\r\n";
+    return standard_reply(c);
+  };
+  FakeSmtp broken, plain;
+  broken.respond = plain.respond = offer_tls;
+  broken.close_after_starttls = true;
+  auto results = prefix.run({&broken, &plain}, {"a@remote.test"});
+  CHECK(results[0].kind == Kind::kDelivered);
+  CHECK(std::find(plain.commands.begin(), plain.commands.end(), "STARTTLS") == plain.commands.end());
+}
+
+TEST_CASE("deliver-remote: encrypt: no STARTTLS means no delivery", "[deliver-remote]") {
+  Prefix prefix("remote.test:encrypt\n");
+  FakeSmtp server;
+  auto results = prefix.run({&server}, {"a@remote.test"});
+  CHECK(results[0].kind == Kind::kTemporary);
+  CHECK(results[0].status == "4.7.5");
+}

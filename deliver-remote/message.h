@@ -1,0 +1,49 @@
+// deliver-remote/message.h: the queued message (LF line ends, on fd 0) in the form SMTP DATA
+// wants: CRLF line ends, dot-stuffed, ending in ".\r\n". The message is streamed in blocks,
+// never held whole in memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace tikimail {
+
+// Turns message bytes into DATA bytes, block by block. Every line end becomes CRLF: an LF, a
+// CRLF, and a lone CR alike (a peer never gets a bare CR or a bare LF); a '.' at the start of a
+// line is doubled (RFC 5321 4.5.2); finish() adds a missing final line end and the ".\r\n".
+class DataEncoder {
+ public:
+  // Appends the DATA form of `in` to `out`.
+  void feed(std::string_view in, std::string* out);
+  // Appends what completes the message: a pending line end, a missing last CRLF, ".\r\n".
+  void finish(std::string* out);
+  // The message's size in CRLF form so far (RFC 1870: without the stuffed dots and the final
+  // ".\r\n"); after finish() the size SIZE= announces.
+  uint64_t size() const { return size_; }
+  bool eight_bit() const { return eight_bit_; }
+
+ private:
+  void line_end(std::string* out);
+  bool line_start_ = true;  // the next byte starts a line
+  bool pending_cr_ = false; // a CR was seen; an LF right after it belongs to it
+  bool eight_bit_ = false;
+  uint64_t size_ = 0;
+};
+
+// What the first pass over the message learns.
+struct MessageInfo {
+  uint64_t crlf_size = 0;  // as DataEncoder::size() after finish()
+  bool eight_bit = false;  // some byte is above 127
+};
+
+// Blocks of this size are read from the message and written to the peer.
+inline constexpr size_t kMessageBlock = 65536;
+
+// Reads `fd` (a regular file) once to measure it, then seeks back to its start.
+Result<MessageInfo> scan_message(int fd);
+
+}  // namespace tikimail
