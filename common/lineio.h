@@ -64,6 +64,7 @@ class LineWriter {
   void put(std::string_view bytes) { out_.append(bytes); }
   IoCode flush(Deadline deadline);
   bool empty() const { return out_.empty(); }
+  size_t pending() const { return out_.size(); }
 
  private:
   int fd_;

@@ -88,23 +88,51 @@ Result<Job> parse_job(const std::vector<std::string>& args) {
   if (args.size() - 2 > kMaxRecipients)
     return Status::permanent(fmt::format("more than {} recipients", kMaxRecipients));
   Job job;
+  const size_t n = args.size() - 2;
+  job.decided.assign(n, std::nullopt);
   const std::string& domain = args[0];
   bool literal = !domain.empty() && domain.front() == '[' && parse_domain_pattern(domain).has_value();
-  if (domain != ascii_lower(domain) || (!literal && !valid_domain(domain)))
-    return Status::permanent("bad domain: " + log_safe(domain));
+  if (domain != ascii_lower(domain) || (!literal && !valid_domain(domain))) {
+    job.decided.assign(n, local_failure(RemoteResult::Kind::kPermanent, "5.1.2",
+                                        "cannot send to the domain " + printable(domain, 300) +
+                                            ": not a domain name or an address literal"));
+    return job;
+  }
   job.domain = domain;
   auto sender = smtp_path(args[1], true);
-  if (!sender) return Status::permanent("bad sender: " + log_safe(args[1]));
+  if (!sender) {
+    job.decided.assign(n, local_failure(RemoteResult::Kind::kPermanent, "5.1.7",
+                                        "cannot send from <" + printable(args[1], 300) +
+                                            ">: not an address SMTP can carry"));
+    return job;
+  }
   job.envelope.sender = *sender;
-  for (size_t i = 2; i < args.size(); ++i) {
-    auto rcpt = smtp_path(args[i], false);
-    if (!rcpt) return Status::permanent("bad recipient: " + log_safe(args[i]));
-    job.envelope.rcpts.push_back(*rcpt);
+  for (size_t i = 0; i < n; ++i) {
+    auto rcpt = smtp_path(args[i + 2], false);
+    if (!rcpt)
+      job.decided[i] = local_failure(RemoteResult::Kind::kPermanent, "5.1.3",
+                                     "cannot send to <" + printable(args[i + 2], 300) +
+                                         ">: not an address SMTP can carry");
+    else
+      job.envelope.rcpts.push_back(*rcpt);
   }
   return job;
 }
 
-Result<std::vector<RemoteResult>> deliver_job(const Job& job, const RemoteConfig& config, const Log& log) {
+namespace {
+
+// The results of the recipients decided before connecting, with those of the session (one
+// for each of job.envelope.rcpts, in order) in their places.
+std::vector<RemoteResult> merge_results(const Job& job, std::vector<RemoteResult> sent) {
+  std::vector<RemoteResult> out;
+  out.reserve(job.decided.size());
+  size_t k = 0;
+  for (const auto& d : job.decided) out.push_back(d ? *d : std::move(sent.at(k++)));
+  return out;
+}
+
+// deliver_job for job.envelope.rcpts: one result for each, in order.
+Result<std::vector<RemoteResult>> deliver_sendable(const Job& job, const RemoteConfig& config, const Log& log) {
   const size_t n = job.envelope.rcpts.size();
   auto info = scan_message(job.message_fd);
   if (!info) return info.error();
@@ -151,6 +179,15 @@ Result<std::vector<RemoteResult>> deliver_job(const Job& job, const RemoteConfig
     }
   }
   return std::vector<RemoteResult>(n, last);
+}
+
+}  // namespace
+
+Result<std::vector<RemoteResult>> deliver_job(const Job& job, const RemoteConfig& config, const Log& log) {
+  if (job.envelope.rcpts.empty()) return merge_results(job, {});
+  auto sent = deliver_sendable(job, config, log);
+  if (!sent) return sent.error();
+  return merge_results(job, std::move(*sent));
 }
 
 }  // namespace tikimail

@@ -32,7 +32,11 @@ struct RemoteConfig {
 // What the command line asks for.
 struct Job {
   std::string domain;
-  SmtpEnvelope envelope;  // SMTP forms
+  SmtpEnvelope envelope;  // SMTP forms; only the recipients that can be sent
+  // One entry per recipient argument, in order: set when that recipient is decided before any
+  // connection (a D result: its address, the sender or the domain cannot be sent); the unset
+  // ones are envelope.rcpts, in the same order.
+  std::vector<std::optional<RemoteResult>> decided;
   std::string msgid = "-";
   int message_fd = 0;
 };
@@ -42,7 +46,11 @@ struct Job {
 // allow_null. nullopt when it is not an address or breaks a length limit.
 std::optional<std::string> smtp_path(std::string_view envelope_address, bool allow_null);
 
-// "<domain> <sender> <rcpt>..." (argv without the program name); the error says what is wrong.
+// "<domain> <sender> <rcpt>..." (argv without the program name). An error only for a wrong
+// count of arguments (usage). A recipient that cannot be sent (not an address, 8-bit, too long)
+// is decided as D 5.1.3, every recipient as D 5.1.7 when the sender cannot be sent and as
+// D 5.1.2 when the domain is not a domain name or an address literal: none of these can get
+// better with time, and one bad address must not hold back the others of its call.
 Result<Job> parse_job(const std::vector<std::string>& args);
 
 // Delivers the message on job.message_fd to every recipient: one result per recipient, in

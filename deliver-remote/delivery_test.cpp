@@ -35,15 +35,50 @@ TEST_CASE("deliver-remote: arguments", "[deliver-remote]") {
   CHECK(parse_job({"[192.0.2.1]", "s@x.test", "a@[192.0.2.1]"}));
 
   CHECK_FALSE(parse_job({"example.net", "s@x.test"}));             // no recipient
-  CHECK_FALSE(parse_job({"Example.net", "s@x.test", "a@x.test"}));  // not lowercase
-  CHECK_FALSE(parse_job({"exa mple.net", "s@x.test", "a@x.test"}));
-  CHECK_FALSE(parse_job({"example.net", "bad", "a@x.test"}));
-  CHECK_FALSE(parse_job({"example.net", "s@x.test", "a@x.test", "oops"}));
   std::vector<std::string> many = {"example.net", ""};
   for (int i = 0; i < 101; ++i) many.push_back("a@example.net");
   CHECK_FALSE(parse_job(many));
   many.pop_back();
   CHECK(parse_job(many));
+}
+
+TEST_CASE("deliver-remote: an address SMTP cannot carry fails alone, for good", "[deliver-remote]") {
+  // One bad recipient must not hold back the others of its call (it used to end the run with
+  // exit 100, which deliver retries for every recipient of the call until the queue lifetime).
+  auto job = parse_job({"example.net", "s@x.test", "a@example.net", std::string(65, 'l') + "@example.net",
+                        "\xc3\xa9@example.net", "b@example.net"});
+  REQUIRE(job);
+  CHECK(job->envelope.rcpts == std::vector<std::string>{"<a@example.net>", "<b@example.net>"});
+  REQUIRE(job->decided.size() == 4);
+  CHECK_FALSE(job->decided[0]);
+  REQUIRE(job->decided[1]);
+  CHECK(encode_result(*job->decided[1]).starts_with("D 5.1.3 - l cannot send to <lllll"));
+  REQUIRE(job->decided[2]);
+  CHECK(encode_result(*job->decided[2]) == "D 5.1.3 - l cannot send to <??@example.net>: not an address SMTP can carry\n");
+  CHECK_FALSE(job->decided[3]);
+
+  auto bad_sender = parse_job({"example.net", "bad", "a@example.net", "b@example.net"});
+  REQUIRE(bad_sender);
+  CHECK(bad_sender->envelope.rcpts.empty());
+  for (const auto& d : bad_sender->decided) CHECK(encode_result(*d).starts_with("D 5.1.7 - l cannot send from <bad>"));
+
+  for (const char* domain : {"Example.net", "exa mple.net", "[nope]"}) {
+    auto bad_domain = parse_job({domain, "s@x.test", "a@x.test"});
+    REQUIRE(bad_domain);
+    CHECK(bad_domain->envelope.rcpts.empty());
+    CHECK(encode_result(*bad_domain->decided.at(0)).starts_with("D 5.1.2 - l cannot send to the domain "));
+  }
+  // Nothing to send: decided without reading the message or connecting.
+  TempDir dir;
+  ScopedChdir cd(dir.path());
+  std::vector<std::string> warnings;
+  auto config = RemoteConfig::load(&warnings);
+  REQUIRE(config);
+  bad_sender->message_fd = -1;
+  auto results = deliver_job(*bad_sender, *config, Log("deliver-remote-test"));
+  REQUIRE(results);
+  REQUIRE(results->size() == 2);
+  CHECK((*results)[1].status == "5.1.7");
 }
 
 TEST_CASE("deliver-remote: control files", "[deliver-remote]") {
@@ -127,6 +162,19 @@ TEST_CASE("deliver-remote: a whole run through a route", "[deliver-remote]") {
   CHECK(encode_result(results[1]) == fmt::format("D 5.1.1 {} r 550 5.1.1 no\n", host));
   CHECK(server.commands[0] == "EHLO here.test");
   CHECK(server.data == "Subject: whole run\r\n\r\nbody\r\n.\r\n");
+}
+
+TEST_CASE("deliver-remote: a bad recipient keeps its place among the results", "[deliver-remote]") {
+  Prefix prefix;
+  FakeSmtp server;
+  auto results = prefix.run({&server}, {"a@remote.test", "\x01@remote.test", "b@remote.test"});
+  REQUIRE(results.size() == 3);
+  CHECK(results[0].kind == Kind::kDelivered);
+  CHECK(results[1].kind == Kind::kPermanent);
+  CHECK(results[1].status == "5.1.3");
+  CHECK(results[2].kind == Kind::kDelivered);
+  CHECK(std::count_if(server.commands.begin(), server.commands.end(),
+                      [](const std::string& c) { return c.starts_with("RCPT"); }) == 2);
 }
 
 TEST_CASE("deliver-remote: the last address's failure is every recipient's", "[deliver-remote]") {

@@ -11,6 +11,7 @@ void DataEncoder::line_end(std::string* out) {
   out->append("\r\n");
   size_ += 2;
   line_start_ = true;
+  line_len_ = 0;
 }
 
 void DataEncoder::feed(std::string_view in, std::string* out) {
@@ -28,10 +29,22 @@ void DataEncoder::feed(std::string_view in, std::string* out) {
       line_end(out);
       continue;
     }
-    if (line_start_ && c == '.') out->push_back('.');  // stuffed: not part of the size
+    if (line_len_ >= kMaxDataLine) {
+      // RFC 5321 4.5.3.1.6: the line is full. The space keeps the rest part of the same
+      // header field (RFC 5322 folding) and can never be taken for a stuffed dot.
+      out->append("\r\n ");
+      size_ += 3;
+      line_len_ = 1;
+      line_start_ = false;
+    }
+    if (line_start_ && c == '.') {  // stuffed: not part of the size, but of the line
+      out->push_back('.');
+      ++line_len_;
+    }
     if (static_cast<unsigned char>(c) > 127) eight_bit_ = true;
     out->push_back(c);
     ++size_;
+    ++line_len_;
     line_start_ = false;
   }
 }

@@ -12,9 +12,15 @@
 
 namespace tikimail {
 
+// RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with its CRLF, as sent (a stuffed dot
+// counts).
+inline constexpr size_t kMaxDataLine = 998;
+
 // Turns message bytes into DATA bytes, block by block. Every line end becomes CRLF: an LF, a
 // CRLF, and a lone CR alike (a peer never gets a bare CR or a bare LF); a '.' at the start of a
-// line is doubled (RFC 5321 4.5.2); finish() adds a missing final line end and the ".\r\n".
+// line is doubled (RFC 5321 4.5.2); a line longer than kMaxDataLine octets is broken by
+// inserting CRLF and a space (a header line stays one folded field, a body line loses
+// nothing); finish() adds a missing final line end and the ".\r\n".
 class DataEncoder {
  public:
   // Appends the DATA form of `in` to `out`.
@@ -22,7 +28,7 @@ class DataEncoder {
   // Appends what completes the message: a pending line end, a missing last CRLF, ".\r\n".
   void finish(std::string* out);
   // The message's size in CRLF form so far (RFC 1870: without the stuffed dots and the final
-  // ".\r\n"); after finish() the size SIZE= announces.
+  // ".\r\n", with the line breaks inserted); after finish() the size SIZE= announces.
   uint64_t size() const { return size_; }
   bool eight_bit() const { return eight_bit_; }
 
@@ -30,6 +36,7 @@ class DataEncoder {
   void line_end(std::string* out);
   bool line_start_ = true;  // the next byte starts a line
   bool pending_cr_ = false; // a CR was seen; an LF right after it belongs to it
+  size_t line_len_ = 0;     // octets of the current line sent so far, a stuffed dot included
   bool eight_bit_ = false;
   uint64_t size_ = 0;
 };

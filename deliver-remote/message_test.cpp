@@ -46,6 +46,32 @@ TEST_CASE("deliver-remote: a CRLF or a dot split across blocks", "[deliver-remot
   CHECK(encode({"a\r", ".b"}) == "a\r\n..b\r\n.\r\n");
 }
 
+TEST_CASE("deliver-remote: no line on the wire is longer than 998 octets", "[deliver-remote]") {
+  // RFC 5321 4.5.3.1.6: at most 1000 octets with the CRLF.
+  uint64_t size = 0;
+  std::string exact(998, 'x');
+  CHECK(encode({exact + "\n"}, &size) == exact + "\r\n.\r\n");
+  CHECK(size == 1000);
+  CHECK(encode({exact + "y\n"}, &size) == exact + "\r\n y\r\n.\r\n");
+  CHECK(size == 1004);  // the inserted CRLF and space are sent, so SIZE counts them
+  // A stuffed dot is part of the line as sent.
+  CHECK(encode({"." + std::string(996, 'x') + "\n"}) == ".." + std::string(996, 'x') + "\r\n.\r\n");
+  CHECK(encode({"." + std::string(997, 'x') + "\n"}) == ".." + std::string(996, 'x') + "\r\n x\r\n.\r\n");
+  // A dot right after the break is not at a line start: the space is.
+  CHECK(encode({exact + ".x\n"}) == exact + "\r\n .x\r\n.\r\n");
+  // A line of 100 000 bytes split over blocks, then a dot line.
+  std::string big(100000, 'b');
+  std::string out = encode({big.substr(0, 65536), big.substr(65536) + "\n.dot\n"}, &size);
+  size_t longest = 0, start = 0;
+  for (size_t crlf; (crlf = out.find("\r\n", start)) != std::string::npos; start = crlf + 2)
+    longest = std::max(longest, crlf - start);
+  CHECK(longest == 998);
+  CHECK(out.find("\r\n ", 0) == 998);
+  CHECK(out.ends_with("\r\n..dot\r\n.\r\n"));
+  CHECK(out.find('\n') == out.find("\r\n") + 1);
+  CHECK(size == out.size() - 3 - 1);  // without ".\r\n" and the stuffed dot
+}
+
 TEST_CASE("deliver-remote: the first pass measures and seeks back", "[deliver-remote]") {
   TempDir dir;
   std::string big;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -75,7 +76,10 @@ class EntryRun {
  private:
   bool due(size_t i) const;
   // Recipient i is finished: done/<id>, forgotten in info. False when the record failed.
-  bool finish(size_t i);
+  bool finish(size_t i, bool delivered = false);
+  bool record_done(size_t i);
+  // The entry is not removed after all: the last recipient's done/ line is written now.
+  bool record_unrecorded();
   // Recipient i failed for good: a bounce record (unless no notice can go), then finish.
   bool fail(size_t i, const RemoteResult& r, const std::string& what);
   // Recipient i failed temporarily: its state grows, or it fails for good past the lifetime.
@@ -101,6 +105,9 @@ class EntryRun {
   Fd mess_;
   EntryInfo info_;
   std::vector<bool> done_;
+  size_t unfinished_ = 0;               // recipients not finished yet
+  std::optional<size_t> unrecorded_;    // finished, its done/ line left to the removal
+  bool bounce_records_ = false;         // bounce/<id> has (or may have) records
   time_t queued_at_ = 0;
   bool left_ = false;
 };
@@ -111,8 +118,21 @@ bool EntryRun::due(size_t i) const {
   return it == info_.rcpts.end() || it->second.next_try <= ctx_.now;
 }
 
-bool EntryRun::finish(size_t i) {
+bool EntryRun::finish(size_t i, bool delivered) {
   info_.rcpts.erase(i);
+  --unfinished_;
+  // The last recipient, delivered, with no notice pending: the entry is removed next, and
+  // the synced unlink of todo/<id> records it. A crash before that delivers it again, as a
+  // crash before its done/ line would. That saves two syncs (the line, and done/ for a new
+  // file) on every single-recipient message.
+  if (delivered && unfinished_ == 0 && !bounce_records_) {
+    unrecorded_ = i;
+    return true;
+  }
+  return record_done(i);
+}
+
+bool EntryRun::record_done(size_t i) {
   if (Status s = append_done(done_path_, i); !s) {
     log_.warn("{} cannot record rcpt={} as finished: {}", id_, rcpt_label(i), s.message());
     return false;
@@ -120,10 +140,18 @@ bool EntryRun::finish(size_t i) {
   return true;
 }
 
+bool EntryRun::record_unrecorded() {
+  if (!unrecorded_) return true;
+  size_t i = *unrecorded_;
+  unrecorded_.reset();
+  return record_done(i);
+}
+
 bool EntryRun::fail(size_t i, const RemoteResult& r, const std::string& what) {
   std::string notice = failure_target_.drop ? fmt::format(" notice=none ({})", failure_target_.why) : "";
   log_.info("{} failed rcpt={}{}{}{}{}", id_, rcpt_label(i), what, describe(r), delay(), notice);
   if (!failure_target_.drop) {
+    bounce_records_ = true;
     // The record is on disk before done/<id> says finished: a crash in between tries the
     // recipient again (and may record it twice: the last record counts), never loses it.
     if (Status s = append_bounce_record(bounce_path_, i, r); !s) {
@@ -176,7 +204,7 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
         }
         log_.info("{} delivered rcpt={}{} maildir={} bytes={}{}", id_, rcpt_label(i), mapped, route.maildir,
                   file->bytes, delay());
-        ok = finish(i);
+        ok = finish(i, true);
         break;
       }
       case Route::Kind::kRemote: {
@@ -239,7 +267,7 @@ bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t
     switch (r.kind) {
       case RemoteResult::Kind::kDelivered:
         log_.info("{} delivered rcpt={}{}{}", id_, rcpt_label(i), describe(r), delay());
-        ok = finish(i);
+        ok = finish(i, true);
         break;
       case RemoteResult::Kind::kTemporary:
         ok = defer(i, r);
@@ -409,17 +437,22 @@ int EntryRun::run(MaildirWriter& writer) {
     if ((*done)[i]) info_.rcpts.erase(i);
 
   done_ = std::move(*done);
+  unfinished_ = static_cast<size_t>(std::count(done_.begin(), done_.end(), false));
+  bounce_records_ = ::access(bounce_path_.c_str(), F_OK) == 0;
 
   std::map<std::string, std::vector<size_t>> remote;  // due remote recipients by domain
-  if (!deliver_locals(writer, &remote)) return entry_exit::kTrouble;
-  if (!deliver_remotes(remote)) return entry_exit::kTrouble;
+  if (!deliver_locals(writer, &remote) || !deliver_remotes(remote)) {
+    record_unrecorded();
+    return entry_exit::kTrouble;
+  }
 
   warn_delay();
   bool pending_notice = !send_bounce();
   if (Status s = write_entry_info(info_path_, info_); !s) log_.warn("{} {}", id_, s.message());
-  if (left_ || pending_notice) return entry_exit::kLeft;
+  if (left_ || pending_notice) return record_unrecorded() ? entry_exit::kLeft : entry_exit::kTrouble;
   if (Status s = remove_entry(queue_dir_, id_); !s) {
     log_.warn("{} cannot remove the finished entry: {}", id_, s.message());
+    record_unrecorded();
     return entry_exit::kTrouble;
   }
   log_.info("{} done", id_);

@@ -333,9 +333,11 @@ void Pop3Session::send_message(size_t number, Entry& entry, std::string_view fir
     wire.clear();
     encoder.feed(std::string_view(chunk.data(), static_cast<size_t>(n)), wire);
     out_.put(wire);
-    // A 20 MB message never sits in memory whole. Each chunk has its own write deadline:
-    // a client that stops reading for the idle time is gone.
-    if (!flush()) {
+    // A 20 MB message never sits in memory whole: a full chunk goes out at once, with its own
+    // write deadline (a client that stops reading for the idle time is gone). The rest waits
+    // for the terminator, so that a small message leaves in one write: a write of the last
+    // bytes alone could wait for the client's delayed ACK (Nagle).
+    if (out_.pending() >= kChunk && !flush()) {
       log_.info("disconnect account={} ip={} reason=write", login_.account, login_.ip);
       done_ = true;
       exit_code_ = session_exit::kGone;
