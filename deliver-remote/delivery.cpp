@@ -160,7 +160,14 @@ Result<std::vector<RemoteResult>> deliver_sendable(const Job& job, const RemoteC
   SessionConfig session{config.helo, level, ctx.get(), config.timeouts, job.msgid};
 
   RemoteResult last = local_failure(RemoteResult::Kind::kTemporary, "4.4.1", "no address to try");
+  // Each address is bounded by its own deadlines; the run as a whole by kRunBudget: once it
+  // is spent no further address is tried (main's alarm is the hard stop behind it).
+  const Deadline budget = Deadline::after_seconds(kRunBudget);
   for (const Target& target : plan.targets) {
+    if (budget.passed()) {
+      log.info("{} try stopped: no time left for host={} (budget {}s)", job.msgid, target.label(), kRunBudget);
+      break;
+    }
     for (int attempt = 0; attempt < 2; ++attempt) {  // the second: plaintext after a failed handshake
       auto fd = connect_to(target, Deadline::after_seconds(config.connect_timeout));
       if (!fd) {

@@ -14,6 +14,13 @@
 
 namespace tikimail {
 
+// One run tries no new address after this many seconds, and is ended by SIGALRM after
+// kRunHardLimit (a session stuck within its deadlines: e.g. 100 slow RCPT replies). deliver,
+// which cannot signal a set-uid deliver-remote, waits longer than both.
+inline constexpr long kRunBudget = 1800;
+inline constexpr unsigned kRunHardLimit = 3600;
+
+
 inline constexpr size_t kMaxRecipients = 100;
 
 // The control files of deliver-remote/README.md, read relative to the working directory.

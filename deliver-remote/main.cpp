@@ -27,6 +27,10 @@ int main(int argc, char** argv) try {
     log.fatal("refusing to run as root");
     return 111;
   }
+  // The hard stop: the caller cannot kill us once we are tiki-remote. SIGALRM's default
+  // action ends the run; deliver then retries every recipient of the call.
+  ::signal(SIGALRM, SIG_DFL);
+  ::alarm(kRunHardLimit);
   // MSGID is the only thing taken from the environment; the rest is dropped, so that no
   // variable reaches the resolver or OpenSSL.
   const char* env_id = std::getenv("MSGID");

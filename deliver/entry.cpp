@@ -67,7 +67,7 @@ std::string describe(const RemoteResult& r) {
 class EntryRun {
  public:
   EntryRun(const std::string& queue_dir, const std::string& id, const EntryContext& ctx, const Log& log)
-      : queue_dir_(queue_dir), id_(id), ctx_(ctx), log_(log),
+      : queue_dir_(queue_dir), id_(id), ctx_(ctx), log_(log), now_(ctx.now), started_(::time(nullptr)),
         done_path_(queue_dir + "/done/" + id), info_path_(queue_dir + "/info/" + id),
         bounce_path_(queue_dir + "/bounce/" + id) {}
 
@@ -87,16 +87,18 @@ class EntryRun {
   bool deliver_locals(MaildirWriter& writer, std::map<std::string, std::vector<size_t>>* remote);
   bool deliver_remotes(const std::map<std::string, std::vector<size_t>>& remote);
   bool deliver_group(const std::string& domain, const std::vector<size_t>& rcpts, RemoteSlots* slots);
-  void throttle(const std::vector<size_t>& rcpts);
+  bool throttle(const std::vector<size_t>& rcpts);
   void warn_delay();
   bool send_bounce();  // false: a notice is still pending
   std::string rcpt_label(size_t i) const { return log_safe(ascii_lower(env_.rcpts[i])); }
-  std::string delay() const { return fmt::format(" delay={}s", ctx_.now - queued_at_); }
+  std::string delay() const { return fmt::format(" delay={}s", now_ - queued_at_); }
 
   const std::string& queue_dir_;
   const std::string& id_;
   const EntryContext& ctx_;
   const Log& log_;
+  time_t now_;            // ctx.now, moved on by the time remote calls take
+  const time_t started_;  // the wall clock when the run began
   const std::string done_path_, info_path_, bounce_path_;
   Envelope env_;
   LocalConfig local_;
@@ -105,6 +107,7 @@ class EntryRun {
   Fd mess_;
   EntryInfo info_;
   std::vector<bool> done_;
+  std::map<size_t, std::string> routed_;  // remote recipients: the address to send to
   size_t unfinished_ = 0;               // recipients not finished yet
   std::optional<size_t> unrecorded_;    // finished, its done/ line left to the removal
   bool bounce_records_ = false;         // bounce/<id> has (or may have) records
@@ -115,7 +118,7 @@ class EntryRun {
 bool EntryRun::due(size_t i) const {
   if (ctx_.force) return true;
   auto it = info_.rcpts.find(i);
-  return it == info_.rcpts.end() || it->second.next_try <= ctx_.now;
+  return it == info_.rcpts.end() || it->second.next_try <= now_;
 }
 
 bool EntryRun::finish(size_t i, bool delivered) {
@@ -165,19 +168,19 @@ bool EntryRun::fail(size_t i, const RemoteResult& r, const std::string& what) {
 bool EntryRun::defer(size_t i, const RemoteResult& r) {
   RecipientState& st = info_.rcpts[i];
   ++st.attempts;
-  if (st.first_failure == 0) st.first_failure = ctx_.now;
-  st.last_try = ctx_.now;
+  if (st.first_failure == 0) st.first_failure = now_;
+  st.last_try = now_;
   st.last = r;
   st.last.kind = RemoteResult::Kind::kTemporary;
-  if (ctx_.now - queued_at_ >= static_cast<time_t>(ctx_.config.queuelifetime)) {
+  if (now_ - queued_at_ >= static_cast<time_t>(ctx_.config.queuelifetime)) {
     RemoteResult expired = st.last;
     if (!expired.from_remote)
-      expired.text = printable(fmt::format("gave up after {}s in the queue: {}", ctx_.now - queued_at_, r.text));
+      expired.text = printable(fmt::format("gave up after {}s in the queue: {}", now_ - queued_at_, r.text));
     return fail(i, expired, " expired=yes");
   }
   auto wait = Schedule::delay(st.attempts, std::chrono::seconds(ctx_.config.retry_base),
                               std::chrono::seconds(ctx_.config.retry_max));
-  st.next_try = ctx_.now + wait.count();
+  st.next_try = now_ + wait.count();
   left_ = true;
   log_.info("{} deferred rcpt={}{} attempts={} next={}s{}", id_, rcpt_label(i), describe(r), st.attempts,
             wait.count(), delay());
@@ -214,6 +217,7 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
           break;
         }
         (*remote)[std::string(domain)].push_back(i);
+        routed_[i] = route.address;  // after the postmaster mapping: what the remote gets
         break;
       }
       case Route::Kind::kDeferred:
@@ -228,15 +232,21 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
   return true;
 }
 
-void EntryRun::throttle(const std::vector<size_t>& rcpts) {
+bool EntryRun::throttle(const std::vector<size_t>& rcpts) {
   unsigned char jitter = 0;
   (void)::getrandom(&jitter, 1, 0);
+  bool expired = now_ - queued_at_ >= static_cast<time_t>(ctx_.config.queuelifetime);
   for (size_t i : rcpts) {
     RecipientState& st = info_.rcpts[i];  // a wait for a slot is not an attempt
-    st.next_try = ctx_.now + kThrottleWait + jitter % kThrottleJitter;
     if (st.last.text.empty()) st.last = local_result(RemoteResult::Kind::kTemporary, "4.4.5", "waiting for a connection slot");
+    if (expired) {  // a domain whose slots never free up still ends within the lifetime
+      if (!defer(i, st.last)) return false;
+      continue;
+    }
+    st.next_try = now_ + kThrottleWait + jitter % kThrottleJitter;
+    left_ = true;
   }
-  left_ = true;
+  return true;
 }
 
 bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t>& rcpts, RemoteSlots* slots) {
@@ -249,17 +259,21 @@ bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t
   if (slots != nullptr && !slots->acquire(domain, ctx_.config.remote_global, ctx_.config.domain_limit(domain))) {
     log_.info("{} throttled domain={} rcpts={} reason=\"every connection slot is taken\"", id_, log_safe(domain),
               rcpts.size());
-    throttle(rcpts);
-    return true;
+    return throttle(rcpts);
   }
   RemoteCall call{domain, env_.sender, {}, mess_.get(), id_};
-  for (size_t i : rcpts) call.rcpts.push_back(ascii_lower(env_.rcpts[i]));
+  for (size_t i : rcpts) call.rcpts.push_back(routed_.at(i));
   auto results = ctx_.remote(call);
   if (slots != nullptr) slots->release();
+  // A call can take long: later waits and the lifetime count from now.
+  now_ = std::max(now_, ctx_.now + (::time(nullptr) - started_));
+  // Every answer is recorded even when one record fails: a delivered recipient left
+  // unrecorded would be delivered again.
+  bool all_ok = true;
   for (size_t k = 0; k < rcpts.size(); ++k) {
     size_t i = rcpts[k];
     if (!results) {
-      if (!defer(i, local_result(RemoteResult::Kind::kTemporary, "4.4.0", results.error().message()))) return false;
+      all_ok &= defer(i, local_result(RemoteResult::Kind::kTemporary, "4.4.0", results.error().message()));
       continue;
     }
     const RemoteResult& r = (*results)[k];
@@ -276,9 +290,9 @@ bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t
         ok = fail(i, r, "");
         break;
     }
-    if (!ok) return false;
+    all_ok &= ok;
   }
-  return true;
+  return all_ok;
 }
 
 bool EntryRun::deliver_remotes(const std::map<std::string, std::vector<size_t>>& remote) {
@@ -301,7 +315,7 @@ bool EntryRun::deliver_remotes(const std::map<std::string, std::vector<size_t>>&
 // One delay warning per entry, when control/warnafter is set and has passed.
 void EntryRun::warn_delay() {
   if (ctx_.config.warnafter == 0 || info_.warned != 0 || !ctx_.inject) return;
-  if (ctx_.now - queued_at_ < static_cast<time_t>(ctx_.config.warnafter)) return;
+  if (now_ - queued_at_ < static_cast<time_t>(ctx_.config.warnafter)) return;
   DsnInput in;
   for (const auto& [i, st] : info_.rcpts) {
     if (st.attempts == 0) continue;
@@ -319,13 +333,13 @@ void EntryRun::warn_delay() {
   in.arrival = queued_at_;
   in.retry_until = queued_at_ + ctx_.config.queuelifetime;
   in.max_original = notice_config_.max_original;
-  auto message = compose_dsn(in, mess_.get(), ctx_.now);
+  auto message = compose_dsn(in, mess_.get(), now_);
   Status s = message ? ctx_.inject(target.envelope, *message) : message.error();
   if (!s) {
     log_.warn("{} delay notice not sent: {}", id_, s.message());
     return;
   }
-  info_.warned = ctx_.now;
+  info_.warned = now_;
   log_.info("{} delay notice to={} rcpts={}", id_, log_safe(in.to), in.rcpts.size());
 }
 
@@ -354,9 +368,9 @@ bool EntryRun::send_bounce() {
   in.max_original = notice_config_.max_original;
   for (const auto& rec : *records) {
     const RemoteResult& r = rec.result;
-    in.rcpts.push_back(DsnRecipient{ascii_lower(env_.rcpts[rec.index]), r.status, r.host, r.from_remote, r.text, ctx_.now});
+    in.rcpts.push_back(DsnRecipient{ascii_lower(env_.rcpts[rec.index]), r.status, r.host, r.from_remote, r.text, now_});
   }
-  auto message = compose_dsn(in, mess_.get(), ctx_.now);
+  auto message = compose_dsn(in, mess_.get(), now_);
   Status s = message ? ctx_.inject(failure_target_.envelope, *message) : message.error();
   if (!s && !s.permanent_failure()) {
     log_.warn("{} bounce to={} not sent yet: {}", id_, log_safe(in.to), s.message());
@@ -443,6 +457,7 @@ int EntryRun::run(MaildirWriter& writer) {
   std::map<std::string, std::vector<size_t>> remote;  // due remote recipients by domain
   if (!deliver_locals(writer, &remote) || !deliver_remotes(remote)) {
     record_unrecorded();
+    if (Status s = write_entry_info(info_path_, info_); !s) log_.warn("{} {}", id_, s.message());
     return entry_exit::kTrouble;
   }
 

@@ -169,6 +169,46 @@ TEST_CASE("entry: remote recipients go one call per domain, in envelope order") 
   CHECK_FALSE(queued(dir, "info"));
 }
 
+TEST_CASE("entry: postmaster mapped to a remote address is sent as that address") {
+  TempDir dir;
+  make_prefix(dir);
+  dir.write("control/postmaster", "admin@far.test\n");
+  enqueue(dir, Envelope{"s@x.test", {"postmaster", "PostMaster@example.test"}});
+  World world;
+  CHECK(run_entry(dir, world) == entry_exit::kFinished);
+  REQUIRE(world.calls.size() == 1);
+  CHECK(world.calls[0].domain == "far.test");
+  CHECK(world.calls[0].rcpts == std::vector<std::string>{"admin@far.test", "admin@far.test"});
+}
+
+TEST_CASE("entry: a domain whose slots stay taken past the lifetime bounces") {
+  TempDir dir;
+  make_prefix(dir);
+  enqueue(dir, Envelope{"s@x.test", {"a@far.test"}});
+  World world;
+  world.config.remote_domain = 1;
+  world.config.queuelifetime = 100;
+  world.now += 200;
+  auto opened = RemoteSlots::open((dir.path() / "queue/lock/remote").string());
+  REQUIRE(opened);
+  REQUIRE(opened->acquire("far.test", 20, 1));
+  ScopedChdir in(dir.path());
+  MaildirWriter writer("mx.example.test");
+  Log log("deliver-test");
+  EntryContext ctx{world.config, world.now, false};
+  ctx.remote = [&](const RemoteCall&) -> Result<std::vector<RemoteResult>> { return Status::temporary("unused"); };
+  std::vector<std::pair<Envelope, std::string>> notices;
+  ctx.inject = [&](const Envelope& env, const std::string& message) -> Status {
+    notices.emplace_back(env, message);
+    return Status::ok();
+  };
+  ctx.slots_path = "queue/lock/remote";
+  CHECK(deliver_entry("queue", kId, ctx, writer, log) == entry_exit::kFinished);
+  REQUIRE(notices.size() == 1);
+  CHECK(notices[0].second.find("Status: 4.4.5") != std::string::npos);
+  CHECK(notices[0].second.find("Action: failed") != std::string::npos);
+}
+
 TEST_CASE("entry: a permanent remote failure becomes one notice to the sender, with the reply") {
   TempDir dir;
   make_prefix(dir);

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <cstdio>
 
 #include "common/lineio.h"
 
@@ -19,7 +20,8 @@ namespace tikimail {
 
 namespace {
 
-constexpr size_t kMaxOutput = 1024 * 1024;  // 100 lines of at most ~1.4 kB each, with room
+constexpr size_t kMaxOutput = 1024 * 1024;
+constexpr int kExecFailed = 127;  // the child's status when exec failed (it logged errno)  // 100 lines of at most ~1.4 kB each, with room
 constexpr off_t kDomainBase = off_t(1) << 20;
 constexpr off_t kDomainRanges = off_t(1) << 30;
 constexpr off_t kDomainRange = 1024;  // per-domain limits are at most 1000
@@ -59,7 +61,9 @@ Result<std::vector<RemoteResult>> run_deliver_remote(const std::string& program,
   argv.push_back(nullptr);
   std::string msgid = "MSGID=" + call.msgid;
   char* envp[] = {msgid.data(), nullptr};
-
+  // What the child says when exec fails (the entry's child is single-threaded, so the
+  // child of fork may format it).
+  std::string exec_failed = fmt::format("deliver: warning: {} cannot run {}: ", call.msgid, program);
   pid_t pid = ::fork();
   if (pid < 0) return Status::from_errno("fork", errno);
   if (pid == 0) {
@@ -70,7 +74,9 @@ Result<std::vector<RemoteResult>> run_deliver_remote(const std::string& program,
     ::close(m);
     ::signal(SIGPIPE, SIG_DFL);
     ::execve(argv[0], argv.data(), envp);
-    ::_exit(111);
+    std::string why = exec_failed + std::strerror(errno) + "\n";
+    (void)!::write(2, why.data(), why.size());
+    ::_exit(kExecFailed);
   }
   (void)out->write.close();
 
@@ -95,11 +101,16 @@ Result<std::vector<RemoteResult>> run_deliver_remote(const std::string& program,
       break;
     }
   }
-  if (timed_out || too_long) ::kill(pid, SIGKILL);
+  // A set-uid deliver-remote (tiki-remote) cannot be signalled by us: it ends itself by its
+  // own alarm (deliver-remote/README.md), which `limit` exceeds; then this waits for that.
+  if ((timed_out || too_long) && ::kill(pid, SIGKILL) != 0)
+    fmt::print(stderr, "deliver: warning: {} cannot stop deliver-remote (pid {}): {}; waiting for it\n", call.msgid,
+               pid, std::strerror(errno));
   int status = wait_exit(pid);
   if (timed_out) return Status::temporary(fmt::format("deliver-remote took longer than {}s", limit.count()));
   if (too_long) return Status::temporary("deliver-remote wrote too much");
   if (WIFSIGNALED(status)) return Status::temporary(fmt::format("deliver-remote killed by signal {}", WTERMSIG(status)));
+  if (WEXITSTATUS(status) == kExecFailed) return Status::temporary(fmt::format("cannot run {} (see the log)", program));
   if (WEXITSTATUS(status) != 0) return Status::temporary(fmt::format("deliver-remote exited {}", WEXITSTATUS(status)));
   return decode_results(output, call.rcpts.size());
 }

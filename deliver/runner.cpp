@@ -26,8 +26,9 @@ namespace {
 constexpr std::chrono::hours kGarbageInterval{1};
 constexpr std::chrono::seconds kBusyRetry{1};  // a child of the previous runner still works on it
 constexpr const char* kRemoteProgram = "bin/deliver-remote";
-// deliver-remote bounds each connection and reply itself; this only ends a hung one.
-constexpr std::chrono::seconds kRemoteLimit{7200};
+// deliver-remote bounds each reply, its run (30 minutes for new addresses) and, by its own
+// alarm, its life (an hour); this is only the last resort behind those.
+constexpr std::chrono::seconds kRemoteLimit{4000};
 
 std::chrono::seconds seconds(unsigned s) { return std::chrono::seconds(s); }
 
