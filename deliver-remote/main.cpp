@@ -9,18 +9,17 @@
 #include "common/log.h"
 #include "common/queue_proto.h"
 #include "deliver-remote/delivery.h"
+#include "deliver-remote/identity.h"
 
 using namespace tikimail;
 
 int main(int argc, char** argv) try {
   Log log("deliver-remote");
   ::signal(SIGPIPE, SIG_IGN);  // a peer that closed is a failed write, not a death
-  // Set-uid tiki-remote: become it wholly (real, effective and saved ids), so that nothing of
-  // the caller's identity stays. Harmless without set-uid.
-  gid_t egid = ::getegid();
-  uid_t euid = ::geteuid();
-  if (::setresgid(egid, egid, egid) != 0 || ::setresuid(euid, euid, euid) != 0) {
-    log.fatal("cannot drop the caller's ids");
+  // Set-uid tiki-remote: become it wholly (ids, groups, no capability left), so that nothing
+  // of the caller's identity stays (deliver-remote/identity.h).
+  if (Status s = become_effective_user(); !s) {
+    log.fatal("cannot drop the caller's identity: {}", s.message());
     return 111;
   }
   if (::getuid() == 0 || ::geteuid() == 0) {

@@ -13,7 +13,7 @@
 set -eu
 
 BUILD_PKGS="g++ make pkg-config libssl-dev libsodium-dev catch2 libfmt-dev"
-RUN_PKGS="ucspi-tcp runit swaks curl fetchmail python3 openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
+RUN_PKGS="libcap2-bin ucspi-tcp runit swaks curl fetchmail python3 openssl libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl"
 TEST_PKGS="postfix"
 BENCH_PKGS="postfix dovecot-pop3d strace gcc"
 

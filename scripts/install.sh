@@ -152,6 +152,10 @@ for src in "$SRC_BIN"/*; do
     # to other hosts holds no mailbox, no queue and no key, and outgoing port 25 can be
     # limited to this one uid (deliver-remote/README.md).
     install -o tiki-remote -g vmail -m 4710 "$src" "$tmp"
+    # CAP_SETGID lets it drop deliver's groups (vmail, tiki-queue) before it does anything
+    # else; it gives the capability up at once (deliver-remote/README.md "Privileges").
+    setcap cap_setgid=ep "$tmp" || die "setcap failed on $tmp (package libcap2-bin; a filesystem with extended attributes)"
+    chmod 4710 "$tmp"  # setcap may clear the set-uid bit
   elif [ -n "$root" ]; then
     install -o root -g root -m 755 "$src" "$tmp"
   else

@@ -7,6 +7,9 @@ email parser, as a mail client would.
 """
 
 import email
+import grp
+import os
+import pwd
 import email.policy
 import re
 import smtplib
@@ -15,7 +18,7 @@ import time
 import unittest
 from pathlib import Path
 
-from lib import RELAY_IP, Installation, SmtpSink, wait_until
+from lib import IS_ROOT, RELAY_IP, Installation, SmtpSink, wait_until
 
 SENDER = "alice@example.test"
 
@@ -168,6 +171,35 @@ class RemoteTest(unittest.TestCase):
             self.assertEqual(status[1]["Final-Recipient"], "rfc822; nobody@example.test")
             # The double bounce carries the bounce, which carries the original.
             self.assertIn("X-Marker: double", original.as_string())
+
+    @unittest.skipUnless(IS_ROOT, "the service users exist only in a root installation")
+    def test_deliver_remote_runs_wholly_as_tiki_remote(self):
+        with SmtpSink(["-w", "3"]) as sink:  # DATA answered after 3 s: time to look
+            self.route(f"far.test:[127.0.0.1]:{sink.port}")
+            send(self.inst, SENDER, ["slow@far.test"], message("uid"))
+
+            def remote_pids():
+                pids = []
+                for entry in os.listdir("/proc"):
+                    try:
+                        if entry.isdigit() and Path(f"/proc/{entry}/comm").read_text().strip() == "deliver-remote":
+                            pids.append(entry)
+                    except OSError:
+                        pass
+                return pids
+
+            wait_until(remote_pids, what="a running deliver-remote")
+            status = Path(f"/proc/{remote_pids()[0]}/status").read_text()
+            uid = pwd.getpwnam("tiki-remote").pw_uid
+            uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
+            self.assertEqual(set(uids), {str(uid)}, status)
+            groups = re.search(r"^Groups:(.*)$", status, re.M).group(1).split()
+            self.assertNotIn(str(grp.getgrnam("tiki-queue").gr_gid), groups)  # no way into the queue
+            self.assertNotIn(str(grp.getgrnam("vmail").gr_gid), groups)
+            self.assertRegex(status, r"CapPrm:\s+0+\n")  # cap_setgid was given up
+            self.assertRegex(status, r"CapEff:\s+0+\n")
+            self.wait_log(r"delivered rcpt=slow@far\.test ")
+            self.wait_queue_empty()
 
     def test_sendmail_to_an_unknown_local_user_bounces_to_the_sender(self):
         before = len(notices(self.inst, SENDER))
