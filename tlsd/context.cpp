@@ -1,6 +1,7 @@
 // tlsd/context.cpp: the SSL_CTX from control/, the SNI callback, and the handshake loop.
 #include "tlsd/context.h"
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 
 #include "common/control.h"
+#include "common/fd.h"
 #include "common/log.h"
 
 namespace tikimail {
@@ -51,6 +53,19 @@ std::string openssl_reason(std::string_view fallback) {
   char text[256];
   ERR_error_string_n(first, text, sizeof text);
   return text;
+}
+
+Status check_key_files(const std::string& tls_dir) {
+  for (const char* name : {"/cert.pem", "/key.pem"}) {
+    std::string path = tls_dir + name;
+    // O_NONBLOCK: a FIFO put there by mistake must not hang the connection here.
+    Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!file.valid()) return Status::from_errno(path, errno);
+    struct stat st;
+    if (::fstat(file.get(), &st) != 0) return Status::from_errno(path, errno);
+    if (!S_ISREG(st.st_mode)) return Status::temporary(path + ": not a regular file");
+  }
+  return Status::ok();
 }
 
 // Runs inside the handshake, when the ClientHello names a host. The pair of that host's

@@ -41,6 +41,12 @@ struct TlsConfig {
 // in all), so that it is one safe path component: no '/', no "..", no empty name. Else nullopt.
 std::optional<std::string> sni_directory_name(std::string_view server_name);
 
+// Checks, without OpenSSL and without reading them, that <tls_dir>/cert.pem and key.pem are
+// regular files this process can open: all that on-request mode verifies before the program
+// runs. Whether they parse and match is learnt when the context is built, at the request.
+// The error is temporary and names the file ("control/tls/key.pem: No such file or directory").
+Status check_key_files(const std::string& tls_dir);
+
 // A server context: TLS 1.2 minimum (1.3 allowed), the configured ciphers, server cipher
 // preference, no compression, no renegotiation, no session cache or tickets (every
 // connection is a new process: a ticket could never be redeemed). It holds

@@ -149,6 +149,22 @@ TEST_CASE("tlsd context: a missing key is an error naming the file") {
   CHECK_THAT(ctx.error().message(), Catch::Contains("key.pem"));
 }
 
+TEST_CASE("tlsd context: check_key_files only opens the pair: a missing one or a folder is named, content is not read") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  std::string tls_dir = config_in(dir).tls_dir;
+  CHECK(check_key_files(tls_dir).is_ok());
+  dir.write("control/tls/cert.pem", "not a certificate\n");
+  CHECK(check_key_files(tls_dir).is_ok());  // found out when the context is built
+  std::filesystem::remove(dir.path() / "control/tls/key.pem");
+  Status missing = check_key_files(tls_dir);
+  REQUIRE_FALSE(missing.is_ok());
+  CHECK(missing.temporary_failure());
+  CHECK_THAT(missing.message(), Catch::Contains("key.pem: No such file or directory"));
+  std::filesystem::create_directory(dir.path() / "control/tls/key.pem");
+  CHECK_THAT(check_key_files(tls_dir).message(), Catch::Contains("key.pem: not a regular file"));
+}
+
 TEST_CASE("tlsd context: a cipher list OpenSSL cannot use is an error") {
   TempDir dir;
   REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));

@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "common/control.h"
 #include "common/log.h"
 #include "tlsd/program.h"
@@ -27,12 +30,9 @@ int main(int argc, char** argv) try {
     log.fatal("{}", s.message());
     return 111;
   }
-  auto config = ServeConfig::load();
-  if (!config) {
-    log.fatal("cannot read configuration: {}", config.error().message());
-    return 111;
-  }
-  return serve(*options, *config, log);
+  const char* ip = std::getenv("TCPREMOTEIP");
+  // The control files are read by serve(): at start with -i, at the program's request without.
+  return serve(*options, ip != nullptr && *ip != '\0' ? log_safe(ip, 64) : std::string("unknown"), log);
 } catch (...) {
   return 111;  // a bug or out of memory: the client sees the connection drop
 }

@@ -1,9 +1,14 @@
 // tlsd/serve.cpp: the two modes. The key is loaded and the handshake done with tlsd's
 // starting privileges (root in a root install, so that only root can read the keys, including
 // the SNI ones read during the handshake); -U/-G take effect before the first relayed byte.
+// In on-request mode nothing of OpenSSL runs before the program asks: most MX sessions never do.
 #include "tlsd/serve.h"
 
-#include <cstdlib>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "common/control.h"
 #include "common/starttls.h"
@@ -23,8 +28,14 @@ Result<ServeConfig> ServeConfig::load() {
   config.tls = std::move(*tls);
   config.handshake_seconds = static_cast<long>(*handshake);
   config.idle_seconds = static_cast<long>(*idle);
-  if (const char* ip = std::getenv("TCPREMOTEIP"); ip != nullptr && *ip != '\0') config.ip = log_safe(ip, 64);
   return config;
+}
+
+Status set_no_delay(int fd) {
+  int on = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) return Status::ok();
+  if (errno == ENOTSOCK || errno == EOPNOTSUPP || errno == ENOPROTOOPT) return Status::ok();  // not TCP
+  return Status::from_errno("setsockopt TCP_NODELAY", errno);
 }
 
 namespace {
@@ -40,8 +51,31 @@ const char* why_text(RelayEnd::Why why) {
   return "?";
 }
 
+// The TLS side of one connection. The context's SNI callback points into `config`, so the
+// three are filled in place and die together (the connection first, then the context).
+struct TlsSetup {
+  ServeConfig config;
+  SslCtx ctx;
+  Ssl ssl;
+};
+
+// Reads the control files and builds the context and this connection's SSL object: every
+// OpenSSL call before the handshake. Built per connection, so a certificate replaced on
+// disk serves the next client. Errors name the file, with OpenSSL's reason.
+Status prepare_tls(TlsSetup& tls) {
+  auto config = ServeConfig::load();
+  if (!config) return Status::temporary("cannot read configuration: " + config.error().message());
+  tls.config = std::move(*config);
+  auto ctx = make_server_context(tls.config.tls);
+  if (!ctx) return ctx.error();
+  tls.ctx = std::move(*ctx);
+  tls.ssl = Ssl(SSL_new(tls.ctx.get()));
+  if (!tls.ssl) return Status::temporary("SSL_new: " + openssl_reason("out of memory"));
+  return Status::ok();
+}
+
 // Drops -U/-G, relays, closes the program's socket (it reads EOF) and reaps the program.
-int relay_and_reap(SSL* ssl, Fd app, pid_t pid, const Options& options, const ServeConfig& config,
+int relay_and_reap(const TlsSetup& tls, Fd app, pid_t pid, const Options& options, const std::string& ip,
                    const Log& log) {
   if (options.self) {
     if (Status s = drop_privileges(*options.self); !s) {
@@ -51,28 +85,28 @@ int relay_and_reap(SSL* ssl, Fd app, pid_t pid, const Options& options, const Se
       return 111;
     }
   }
-  RelayEnd end = relay(ssl, 0, 1, app.get(), std::chrono::seconds(config.idle_seconds));
+  RelayEnd end = relay(tls.ssl.get(), 0, 1, app.get(), std::chrono::seconds(tls.config.idle_seconds));
   // A normal close is no event: tcpserver logs the end of every connection.
   if (end.why == RelayEnd::Why::kIdle || end.why == RelayEnd::Why::kClientGone || end.why == RelayEnd::Why::kAppGone)
-    log.info("closed ip={} why={} reason={} to_app={} to_client={}", config.ip, why_text(end.why),
-             log_safe(end.reason), end.to_app, end.to_client);
+    log.info("closed ip={} why={} reason={} to_app={} to_client={}", ip, why_text(end.why), log_safe(end.reason),
+             end.to_app, end.to_client);
   (void)app.close();
   return wait_program(pid);
 }
 
-int serve_implicit(const Options& options, const ServeConfig& config, SSL_CTX* ctx, const Log& log) {
-  Ssl ssl(SSL_new(ctx));
-  if (!ssl) {
-    log.fatal("SSL_new: {}", openssl_reason("out of memory"));
+int serve_implicit(const Options& options, const std::string& ip, const Log& log) {
+  TlsSetup tls;
+  if (Status s = prepare_tls(tls); !s) {
+    log.fatal("{}", s.message());
     return 111;
   }
-  auto params = accept_tls(ssl.get(), 0, 1, Deadline::after_seconds(config.handshake_seconds));
+  auto params = accept_tls(tls.ssl.get(), 0, 1, Deadline::after_seconds(tls.config.handshake_seconds));
   if (!params) {
-    log.info("handshake failed ip={} reason={}", config.ip, log_safe(params.error().message()));
+    log.info("handshake failed ip={} reason={}", ip, log_safe(params.error().message()));
     return 1;
   }
   log.info("handshake ok version={} cipher={} sni={} ip={}", params->version, params->cipher,
-           params->sni.empty() ? "-" : params->sni, config.ip);
+           params->sni.empty() ? "-" : params->sni, ip);
   auto pair = make_socket_pair();
   if (!pair) {
     log.fatal("{}", pair.error().message());
@@ -88,10 +122,16 @@ int serve_implicit(const Options& options, const ServeConfig& config, SSL_CTX* c
     log.fatal("{}", pid.error().message());
     return 111;
   }
-  return relay_and_reap(ssl.get(), std::move(pair->ours), *pid, options, config, log);
+  return relay_and_reap(tls, std::move(pair->ours), *pid, options, ip, log);
 }
 
-int serve_on_request(const Options& options, const ServeConfig& config, SSL_CTX* ctx, const Log& log) {
+int serve_on_request(const Options& options, const std::string& ip, const Log& log) {
+  // A missing certificate or key stops tlsd before the program runs, as in implicit mode.
+  // Opening the two files is all: parsing them waits for a request that may never come.
+  if (Status s = check_key_files(kTlsDir); !s) {
+    log.fatal("{}", s.message());
+    return 111;
+  }
   auto control = make_socket_pair();
   if (!control) {
     log.fatal("{}", control.error().message());
@@ -119,40 +159,45 @@ int serve_on_request(const Options& options, const ServeConfig& config, SSL_CTX*
     (void)control->ours.close();
     return wait_program(*pid);
   }
-  Ssl ssl(SSL_new(ctx));
-  auto params = ssl ? accept_tls(ssl.get(), 0, 1, Deadline::after_seconds(config.handshake_seconds))
-                    : Result<TlsParams>(Status::temporary("SSL_new: " + openssl_reason("out of memory")));
+  // Only now the control files, the certificate and key (still with the starting privileges),
+  // and OpenSSL. A configuration that does not load fails this STARTTLS like a failed handshake:
+  // the program gets N with the reason, and nothing more reaches the client from tlsd.
+  TlsSetup tls;
+  if (Status s = prepare_tls(tls); !s) {
+    log.fatal("STARTTLS refused ip={} reason={}", ip, s.message());
+    (void)send_refused(control->ours.get(), s.message());
+    (void)control->ours.close();
+    return wait_program(*pid);
+  }
+  auto params = accept_tls(tls.ssl.get(), 0, 1, Deadline::after_seconds(tls.config.handshake_seconds));
   if (!params) {
-    log.info("handshake failed ip={} reason={}", config.ip, log_safe(params.error().message()));
+    log.info("handshake failed ip={} reason={}", ip, log_safe(params.error().message()));
     (void)send_refused(control->ours.get(), log_safe(params.error().message()));
     (void)control->ours.close();
     return wait_program(*pid);
   }
   log.info("handshake ok version={} cipher={} sni={} ip={}", params->version, params->cipher,
-           params->sni.empty() ? "-" : params->sni, config.ip);
+           params->sni.empty() ? "-" : params->sni, ip);
   auto app = make_socket_pair();
   Status sent = app ? send_accepted(control->ours.get(), app->theirs.get(), params->version, params->cipher)
                     : app.error();
   (void)control->ours.close();
   if (!sent) {
-    log.warn("STARTTLS handoff failed ip={}: {}", config.ip, sent.message());
+    log.warn("STARTTLS handoff failed ip={}: {}", ip, sent.message());
     return wait_program(*pid);
   }
   (void)app->theirs.close();  // the program holds the only other end now
-  return relay_and_reap(ssl.get(), std::move(app->ours), *pid, options, config, log);
+  return relay_and_reap(tls, std::move(app->ours), *pid, options, ip, log);
 }
 
 }  // namespace
 
-int serve(const Options& options, const ServeConfig& config, const Log& log) {
-  // Built for every connection: a certificate replaced on disk serves the next client.
-  auto ctx = make_server_context(config.tls);
-  if (!ctx) {
-    log.fatal("{}", ctx.error().message());
-    return 111;
-  }
-  return options.implicit ? serve_implicit(options, config, ctx->get(), log)
-                          : serve_on_request(options, config, ctx->get(), log);
+int serve(const Options& options, const std::string& ip, const Log& log) {
+  // Both modes, before anything is written: neither the program's replies (on fds 0/1 before
+  // STARTTLS) nor tlsd's records wait for the client's delayed ACK (Nagle's algorithm).
+  for (int fd : {0, 1})
+    if (Status s = set_no_delay(fd); !s) log.warn("fd {}: {}", fd, s.message());
+  return options.implicit ? serve_implicit(options, ip, log) : serve_on_request(options, ip, log);
 }
 
 }  // namespace tikimail

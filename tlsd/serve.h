@@ -1,5 +1,6 @@
 // tlsd/serve.h: one connection from start to exit status, in implicit or on-request mode
-// (tlsd/README.md: the order of handshake, fork, privilege drop, relay and reaping).
+// (tlsd/README.md: the order of handshake, fork, privilege drop, relay and reaping, and when
+// the TLS context is built).
 #pragma once
 
 #include <string>
@@ -11,18 +12,25 @@
 
 namespace tikimail {
 
+// What tlsd reads from control/ for TLS: at start in implicit mode, only when the program asks
+// in on-request mode (no TLS work before a request: most SMTP clients never send STARTTLS).
 struct ServeConfig {
   TlsConfig tls;
   long handshake_seconds = 60;  // control/timeouttlshandshake
   long idle_seconds = 1200;     // control/timeouttls: no byte either way for this long
-  std::string ip = "unknown";   // $TCPREMOTEIP, for the log
-  // Reads the control files (relative to the prefix) and the environment.
+  // Reads the control files, relative to the prefix. Errors are temporary.
   static Result<ServeConfig> load();
 };
 
+// Sets TCP_NODELAY on `fd` so that short writes (a reply, POP3's terminator after a body, a
+// TLS record) leave at once instead of waiting for the peer's delayed ACK. Ok, doing nothing,
+// when `fd` is not a TCP socket (a pipe, a unix socket: ENOTSOCK, EOPNOTSUPP, ENOPROTOOPT).
+Status set_no_delay(int fd);
+
 // Serves the client on fds 0 (read) and 1 (write) and returns tlsd's exit status: the
 // program's, 111 when tlsd cannot start (no certificate, fork failed, ...), 1 when an
-// implicit-mode handshake fails (the program never ran).
-int serve(const Options& options, const ServeConfig& config, const Log& log);
+// implicit-mode handshake fails (the program never ran). `ip` is the client's, for the log.
+// Relative paths (control/, the program) are relative to the working directory, the prefix.
+int serve(const Options& options, const std::string& ip, const Log& log);
 
 }  // namespace tikimail
