@@ -132,9 +132,11 @@ def kill_left(pids, what):
         log("warning: %s: killed %s after they did not stop" % (what, " ".join(names)))
 
 
-def rollup_kib(pid):
-    """(Pss, private = Private_Clean + Private_Dirty) of a process, in KiB."""
-    pss = private = 0
+def rollup_kib(pid, dirty=False):
+    """(Pss, private = Private_Clean + Private_Dirty) of a process, in KiB; with dirty=True
+    also Private_Dirty alone: the memory the process really has to itself (written pages),
+    whereas Private_Clean also counts program text that no other process maps right now."""
+    pss = private = private_dirty = 0
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
             for line in f:
@@ -142,9 +144,11 @@ def rollup_kib(pid):
                     pss = int(line.split()[1])
                 elif line.startswith("Private_"):
                     private += int(line.split()[1])
+                    if line.startswith("Private_Dirty:"):
+                        private_dirty = int(line.split()[1])
     except OSError:
         pass
-    return pss, private
+    return (pss, private, private_dirty) if dirty else (pss, private)
 
 
 def pss_kib(pid):
@@ -697,6 +701,31 @@ def memory(system, passwords):
     read_reply(s)
     s.close()
 
+    # The same with 20 idle sessions open at once, per session: what one more session costs
+    # a busy server, where the program text is shared among the sessions.
+    socks = []
+    try:
+        for _ in range(20):
+            c = socket.create_connection((HOST, system.ports["smtp"]), timeout=10)
+            socks.append(c)
+            read_reply(c)
+            c.sendall(b"EHLO client.test\r\n")
+            read_reply(c)
+        time.sleep(0.5)
+        pids = set()
+        for c in socks:
+            pids.update(connection_pids(c))
+        mem = [rollup_kib(p, dirty=True) for p in pids]
+        result["smtp20"] = (sum(m[0] for m in mem) / len(socks), sum(m[2] for m in mem) / len(socks))
+    finally:
+        for c in socks:
+            try:
+                c.sendall(b"QUIT\r\n")
+                read_reply(c)
+            except (OSError, BenchError):
+                pass
+            c.close()
+
     s = socket.create_connection((HOST, system.ports["pop3"]), timeout=10)
     read_reply(s)
     time.sleep(0.5)
@@ -792,6 +821,8 @@ METRICS = [
     ("pop3_cpu", "CPU of the mail system per message, POP3", "ms", "lower", "%.2f"),
     ("mem_idle", "PSS of the whole idle system, after start", "KiB", "lower", "%.0f"),
     ("mem_smtp", "PSS of one idle SMTP session (after EHLO)", "KiB", "lower", "%.0f"),
+    ("mem_smtp20", "PSS per idle SMTP session, 20 sessions open", "KiB", "lower", "%.0f"),
+    ("dirty_smtp20", "written (Private_Dirty) memory per idle SMTP session, 20 open", "KiB", "lower", "%.0f"),
     ("mem_pop3_pre", "PSS of one POP3 session before login", "KiB", "lower", "%.0f"),
     ("mem_pop3_post", "PSS of one POP3 session after login", "KiB", "lower", "%.0f"),
     ("uss_smtp", "private memory of one idle SMTP session", "KiB", "lower", "%.0f"),
@@ -847,6 +878,8 @@ def one_round(system, cfg, passwords, drain_bin, results, ceiling):
         mem = memory(system, passwords)
         put("mem_idle", mem["idle"][0])
         put("mem_smtp", mem["smtp"][0])
+        put("mem_smtp20", mem["smtp20"][0])
+        put("dirty_smtp20", mem["smtp20"][1])
         put("mem_pop3_pre", mem["pop3_pre"][0])
         put("mem_pop3_post", mem["pop3_post"][0])
         put("uss_smtp", mem["smtp"][1])
