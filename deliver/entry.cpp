@@ -217,7 +217,14 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
           break;
         }
         (*remote)[std::string(domain)].push_back(i);
-        routed_[i] = route.address;  // after the postmaster mapping: what the remote gets
+        // What the remote gets: the address as given, only its domain lowercased (a local
+        // part is the destination's to interpret, RFC 5321 2.4), or the postmaster mapping.
+        if (mapped.empty()) {
+          auto [given_local, given_domain] = split_address(env_.rcpts[i]);
+          routed_[i] = std::string(given_local) + "@" + ascii_lower(given_domain);
+        } else {
+          routed_[i] = route.address;
+        }
         break;
       }
       case Route::Kind::kDeferred:

@@ -163,7 +163,7 @@ TEST_CASE("entry: remote recipients go one call per domain, in envelope order") 
   CHECK(world.calls[0].sender == "s@x.test");
   CHECK(world.calls[0].msgid == kId);
   CHECK(world.calls[1].domain == "near.test");
-  CHECK(world.calls[1].rcpts == std::vector<std::string>{"b@near.test"});
+  CHECK(world.calls[1].rcpts == std::vector<std::string>{"B@near.test"});  // the local part keeps its case
   CHECK(world.notices.empty());
   CHECK_FALSE(queued(dir, "todo"));
   CHECK_FALSE(queued(dir, "info"));

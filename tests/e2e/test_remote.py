@@ -91,7 +91,8 @@ class RemoteTest(unittest.TestCase):
             self.assertEqual(len(got), 1, "one transaction (one connection) for three recipients")
             mail, rcpt_args, body = got[0]
             self.assertTrue(mail.startswith(f"<{SENDER}>"), mail)
-            self.assertEqual(rcpt_args, ["<one@far.test>", "<two@far.test>", "<three@far.test>"])
+            # The domain lowercased, the local part as given (RFC 5321 2.4: the destination's to read).
+            self.assertEqual(rcpt_args, ["<one@far.test>", "<two@far.test>", "<Three@far.test>"])
             # The message as queued: smtpd's Received header, then the bytes sent, dot intact.
             self.assertIn(b"X-Marker: share\n", body)
             self.assertIn(b"\n.leading dot\nbye\n", body)
