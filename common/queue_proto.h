@@ -34,11 +34,16 @@ inline constexpr int kCustomReply = 82;    // the reply text is on fd 6
 inline constexpr int kEnvelopeFormat = 91;
 }  // namespace queue_exit
 
+// How long a caller waits for a chain's answer once the message and envelope are written.
+inline constexpr long kChainAnswerSeconds = 600;
+
 // The mark of a message the system generated itself (bounce, virus notice) lives in the
 // envelope, never in a header (DESIGN section 3): the sender field is then
 // `F\x01<mark>\x01<sender>\0`, where <mark> is lowercase letters ("bounce", "doublebounce",
 // "delay"). \x01 can never be part of an address (smtpd and sendmail refuse control bytes),
-// so no client can forge it; a sender field with \x01 anywhere else is a format error (91).
+// so no mail client can set it; a sender field with \x01 anywhere else is a format error (91).
+// A local user who runs bin/queue directly can, so a mark only steers notices (who gets one)
+// and must never exempt a message from a stage (scan, ratelimit).
 inline constexpr char kMarkByte = '\x01';
 inline constexpr size_t kMaxMark = 32;
 namespace envelope_mark {

@@ -24,6 +24,9 @@
 namespace tikimail {
 
 inline constexpr size_t kMaxResultText = 1000;
+// Recipients of one deliver-remote run: RFC 5321 4.5.3.1.8 asks servers to take at least 100
+// per transaction, so a run never gives more.
+inline constexpr size_t kMaxRemoteRcpts = 100;
 
 struct RemoteResult {
   enum class Kind : char { kDelivered = 'K', kTemporary = 'Z', kPermanent = 'D' };

@@ -85,8 +85,8 @@ std::optional<std::string> smtp_path(std::string_view text, bool allow_null) {
 
 Result<Job> parse_job(const std::vector<std::string>& args) {
   if (args.size() < 3) return Status::permanent("usage: deliver-remote domain sender rcpt...");
-  if (args.size() - 2 > kMaxRecipients)
-    return Status::permanent(fmt::format("more than {} recipients", kMaxRecipients));
+  if (args.size() - 2 > kMaxRemoteRcpts)
+    return Status::permanent(fmt::format("more than {} recipients", kMaxRemoteRcpts));
   Job job;
   const size_t n = args.size() - 2;
   job.decided.assign(n, std::nullopt);

@@ -20,9 +20,6 @@ namespace tikimail {
 inline constexpr long kRunBudget = 1800;
 inline constexpr unsigned kRunHardLimit = 3600;
 
-
-inline constexpr size_t kMaxRecipients = 100;
-
 // The control files of deliver-remote/README.md, read relative to the working directory.
 struct RemoteConfig {
   std::string helo;                 // helohost, else me, else the host name

@@ -29,6 +29,10 @@ int main(int argc, char** argv) try {
   // The hard stop: the caller cannot kill us once we are tiki-remote. SIGALRM's default
   // action ends the run; deliver then retries every recipient of the call.
   ::signal(SIGALRM, SIG_DFL);
+  sigset_t alarm_only;
+  sigemptyset(&alarm_only);
+  sigaddset(&alarm_only, SIGALRM);
+  ::sigprocmask(SIG_UNBLOCK, &alarm_only, nullptr);  // a mask inherited across exec must not hold it
   ::alarm(kRunHardLimit);
   // MSGID is the only thing taken from the environment; the rest is dropped, so that no
   // variable reaches the resolver or OpenSSL.

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <resolv.h>
@@ -187,17 +188,78 @@ Plan plan_from_mx(const std::string& domain, MxAnswer answer, std::mt19937* rng)
   shuffle_equal_preferences(&answer.hosts, rng);
   if (answer.hosts.size() > kMaxMxHosts) answer.hosts.resize(kMaxMxHosts);
   std::string why = "no usable MX host name";
+  bool no_address = false;  // the resolver said the name has no address (not: could not ask)
   for (const MxHost& host : answer.hosts) {
     if (plan.targets.size() >= kMaxAddresses) break;
     std::string host_why;
-    if (!add_host_addresses(host.name, false, 25, &plan.targets, &host_why))
+    if (!add_host_addresses(host.name, false, 25, &plan.targets, &host_why)) {
       why = fmt::format("{}: {}", host.name, host_why);
+      no_address = host_why == "no address";
+    }
   }
-  if (plan.targets.empty())
+  // RFC 5321 5.1: a domain without MX whose own name has no address cannot receive mail.
+  if (plan.targets.empty() && answer.kind == MxAnswer::Kind::kNoData && no_address)
+    plan.failure = local_failure(RemoteResult::Kind::kPermanent, "5.1.2",
+                                 fmt::format("domain {} has no MX and no address", domain));
+  else if (plan.targets.empty())
     plan.failure = local_failure(RemoteResult::Kind::kTemporary, "4.4.3",
                                  fmt::format("no address for the mail hosts of {} ({})", domain, why));
   return plan;
 }
+
+namespace {
+
+// True for a loopback, unspecified or IPv4-mapped loopback address, or one of `mine`.
+bool own_address(const sockaddr_storage& addr, const std::vector<sockaddr_storage>& mine) {
+  if (addr.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
+    uint32_t ip = ntohl(a.sin_addr.s_addr);
+    if ((ip >> 24) == 127 || ip == 0) return true;
+    for (const auto& m : mine)
+      if (m.ss_family == AF_INET && reinterpret_cast<const sockaddr_in&>(m).sin_addr.s_addr == a.sin_addr.s_addr)
+        return true;
+  } else if (addr.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
+    if (IN6_IS_ADDR_LOOPBACK(&a.sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&a.sin6_addr)) return true;
+    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && (a.sin6_addr.s6_addr[12] == 127 || a.sin6_addr.s6_addr[12] == 0))
+      return true;
+    for (const auto& m : mine)
+      if (m.ss_family == AF_INET6 &&
+          std::memcmp(&reinterpret_cast<const sockaddr_in6&>(m).sin6_addr, &a.sin6_addr, sizeof a.sin6_addr) == 0)
+        return true;
+  }
+  return false;
+}
+
+// Removes the addresses of this host from the plan (its interfaces, loopback); when none is
+// left the mail would only come back to us: a permanent failure.
+void drop_own_addresses(const std::string& domain, Plan* plan) {
+  if (plan->targets.empty()) return;
+  std::vector<sockaddr_storage> mine;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) == 0) {
+    for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr) continue;
+      sockaddr_storage ss{};
+      if (i->ifa_addr->sa_family == AF_INET) std::memcpy(&ss, i->ifa_addr, sizeof(sockaddr_in));
+      else if (i->ifa_addr->sa_family == AF_INET6) std::memcpy(&ss, i->ifa_addr, sizeof(sockaddr_in6));
+      else continue;
+      mine.push_back(ss);
+    }
+    ::freeifaddrs(list);
+  }
+  std::string dropped;
+  std::erase_if(plan->targets, [&](const Target& t) {
+    if (!own_address(t.addr, mine)) return false;
+    if (dropped.empty()) dropped = t.ip;
+    return true;
+  });
+  if (plan->targets.empty())
+    plan->failure = local_failure(RemoteResult::Kind::kPermanent, "5.4.6",
+                                  fmt::format("mail for {} loops back to this host ({})", domain, dropped));
+}
+
+}  // namespace
 
 Plan plan_delivery(const std::string& domain, const DomainRules<Relay>& routes) {
   const Relay* route = routes.find(domain);
@@ -218,11 +280,17 @@ Plan plan_delivery(const std::string& domain, const DomainRules<Relay>& routes) 
     if (!ip || !add_host_addresses(*ip, true, 25, &plan.targets, &why))
       plan.failure = local_failure(RemoteResult::Kind::kPermanent, "5.1.2",
                                    fmt::format("bad address literal {} ({})", domain, why));
+    drop_own_addresses(domain, &plan);
     return plan;
   }
   std::random_device seed;
   std::mt19937 rng(seed());
-  return plan_from_mx(domain, query_mx(domain), &rng);
+  // An MX or a literal pointing at this host would hand the mail back to our own smtpd
+  // (which takes it from 127.0.0.1 as a relay client): a loop. Only smtproutes, which the
+  // administrator writes, may name this host.
+  Plan plan = plan_from_mx(domain, query_mx(domain), &rng);
+  drop_own_addresses(domain, &plan);
+  return plan;
 }
 
 }  // namespace tikimail

@@ -193,15 +193,24 @@ TEST_CASE("deliver-remote: routes and address literals need no DNS", "[deliver-r
   CHECK(p.how == "route");
   CHECK(p.targets[0].label() == "[127.0.0.1]:2525");
 
-  p = plan_delivery("[127.0.0.1]", routes);
+  p = plan_delivery("[198.51.100.7]", routes);
   REQUIRE(p.targets.size() == 1);
   CHECK(p.how == "literal");
   CHECK(p.targets[0].port == 25);
   CHECK(p.targets[0].name.empty());
 
-  p = plan_delivery("[ipv6:::1]", routes);
+  p = plan_delivery("[ipv6:2001:db8::1]", routes);
   REQUIRE(p.targets.size() == 1);
-  CHECK(p.targets[0].label() == "[::1]:25");
+  CHECK(p.targets[0].label() == "[2001:db8::1]:25");
+
+  // A literal naming this host would come straight back: a loop, refused for good. A route
+  // may name it (above).
+  for (const char* self : {"[127.0.0.1]", "[127.3.4.5]", "[ipv6:::1]", "[0.0.0.0]"}) {
+    p = plan_delivery(self, routes);
+    CHECK(p.targets.empty());
+    CHECK(p.failure.kind == RemoteResult::Kind::kPermanent);
+    CHECK(p.failure.status == "5.4.6");
+  }
 
   routes.add("", Relay{"localhost", false, 26});
   p = plan_delivery("anything.test", routes);

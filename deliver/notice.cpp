@@ -7,7 +7,6 @@
 namespace tikimail {
 
 namespace {
-constexpr long kChainAnswerSeconds = 600;
 constexpr size_t kMaxOriginalCap = 10 * 1024 * 1024;
 }  // namespace
 

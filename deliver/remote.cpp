@@ -103,6 +103,7 @@ Result<std::vector<RemoteResult>> run_deliver_remote(const std::string& program,
   }
   // A set-uid deliver-remote (tiki-remote) cannot be signalled by us: it ends itself by its
   // own alarm (deliver-remote/README.md), which `limit` exceeds; then this waits for that.
+  (void)out->read.close();  // a child still writing gets EPIPE instead of blocking
   if ((timed_out || too_long) && ::kill(pid, SIGKILL) != 0)
     fmt::print(stderr, "deliver: warning: {} cannot stop deliver-remote (pid {}): {}; waiting for it\n", call.msgid,
                pid, std::strerror(errno));

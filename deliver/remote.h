@@ -26,8 +26,6 @@ struct RemoteCall {
   std::string msgid;                // the entry's id, for deliver-remote's log lines
 };
 
-// RFC 5321 4.5.3.1.8 asks servers to take at least 100 recipients per transaction.
-inline constexpr size_t kMaxRemoteRcpts = 100;
 
 // What does a call: run_deliver_remote in service, a fake in tests. An error means every
 // recipient of the call failed temporarily for that reason.

@@ -15,7 +15,6 @@
 namespace tikimail {
 
 // How long sendmail waits for the chain's answer once the message is written.
-inline constexpr long kChainAnswerSeconds = 600;
 
 struct SendmailConfig {
   std::string me;                  // control/me, else the host name

@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/install.sh PREFIX: lay out a tikimail installation (DESIGN section 5) under PREFIX.
 #
-#   bin/ control/ control/tls/ users/ queue/{tmp,mess,todo,done} queue/trigger mail/ relay/
+#   bin/ control/ control/tls/ users/ queue/{tmp,mess,todo,done,info,bounce,lock} queue/trigger mail/ relay/
 #   service/ log/
 #
 # Idempotent: a second run updates the programs and the service run files, rebuilds
@@ -65,6 +65,9 @@ if [ -n "$root" ]; then
   # tiki-auth: a group only. smtpd (SMTP AUTH) and pop3d run with it (tlsd -g), so that they
   # and nobody else may run checkpassword, and smtpd reads relay/ through it.
   getent group tiki-auth >/dev/null || groupadd --system tiki-auth
+  # tiki-send: a group only, deliver's: the one group that may run bin/deliver-remote (vmail
+  # alone is not enough: pop3d-session runs as vmail too).
+  getent group tiki-send >/dev/null || groupadd --system tiki-send
 fi
 
 # own PATH MODE [USER:GROUP]: set the mode, and as root the owner (default root:root).
@@ -94,11 +97,12 @@ dir "$PREFIX/queue" 0750 tiki-queue:tiki-queue
 dir "$PREFIX/queue/tmp" 2770 tiki-queue:tiki-queue
 dir "$PREFIX/queue/mess" 2770 tiki-queue:tiki-queue
 dir "$PREFIX/queue/todo" 2770 tiki-queue:tiki-queue
-dir "$PREFIX/queue/done" 0750 vmail:tiki-queue
-# deliver's own records (retry state, pending notices, connection slots): mailq reads the
-# first two through group tiki-queue.
-dir "$PREFIX/queue/info" 0750 vmail:tiki-queue
-dir "$PREFIX/queue/bounce" 0750 vmail:tiki-queue
+dir "$PREFIX/queue/done" 2750 vmail:tiki-queue
+# deliver's own records (retry state, pending notices, connection slots). Set-gid, like
+# done/: the files deliver writes (mode 0640) belong to group tiki-queue, through which mailq
+# reads them.
+dir "$PREFIX/queue/info" 2750 vmail:tiki-queue
+dir "$PREFIX/queue/bounce" 2750 vmail:tiki-queue
 dir "$PREFIX/queue/lock" 0700 vmail:tiki-queue
 if [ ! -p "$PREFIX/queue/trigger" ]; then
   [ ! -e "$PREFIX/queue/trigger" ] || die "$PREFIX/queue/trigger exists and is not a fifo"
@@ -148,10 +152,10 @@ for src in "$SRC_BIN"/*; do
     # (pop3d/README.md).
     install -o root -g tiki-auth -m 4750 "$src" "$tmp"
   elif [ "$name" = deliver-remote ] && [ -n "$root" ]; then
-    # Set-uid tiki-remote, runnable only by group vmail (deliver): the SMTP client that talks
+    # Set-uid tiki-remote, runnable only by group tiki-send (deliver): the SMTP client that talks
     # to other hosts holds no mailbox, no queue and no key, and outgoing port 25 can be
     # limited to this one uid (deliver-remote/README.md).
-    install -o tiki-remote -g vmail -m 4710 "$src" "$tmp"
+    install -o tiki-remote -g tiki-send -m 4710 "$src" "$tmp"
     # CAP_SETGID lets it drop deliver's groups (vmail, tiki-queue) before it does anything
     # else; it gives the capability up at once (deliver-remote/README.md "Privileges").
     setcap cap_setgid=ep "$tmp" || die "setcap failed on $tmp (package libcap2-bin; a filesystem with extended attributes)"
@@ -198,7 +202,7 @@ if [ -n "$root" ]; then
   # pop3d before login runs as tiki-pop3 with group tiki-auth: it may run checkpassword only.
   pop3d_ids="-u $(id -u tiki-pop3) -g $auth_gid $tlsd_self"
   # deliver: vmail owns the mailboxes; group tiki-queue opens the queue.
-  deliver_chpst="chpst -u vmail:vmail:tiki-queue "
+  deliver_chpst="chpst -u vmail:vmail:tiki-queue:tiki-send "
   log_chpst="chpst -u tiki-log "
 else
   smtpd_ids='' pop3d_ids='' deliver_chpst='' log_chpst=''

@@ -27,6 +27,7 @@ inline constexpr Reply kNeedHelo{503, "5.5.1 Send HELO or EHLO first"};
 inline constexpr Reply kNeedMail{503, "5.5.1 Send MAIL first"};
 inline constexpr Reply kNeedRcpt{503, "5.5.1 Send RCPT first"};
 inline constexpr Reply kNoValidRcpt{554, "5.5.1 No valid recipients"};
+inline constexpr Reply kLooping{554, "5.4.6 Too many hops, this message is looping"};
 inline constexpr Reply kNestedMail{503, "5.5.1 Already in a mail transaction"};
 inline constexpr Reply kUnknownCommand{500, "5.5.2 Command not recognized"};
 inline constexpr Reply kNotImplemented{502, "5.5.1 Command not implemented"};

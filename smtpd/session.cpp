@@ -14,6 +14,7 @@
 #include "common/password.h"
 #include "relayctl/relay_db.h"
 #include "smtpd/data_stream.h"
+#include "smtpd/hop_count.h"
 #include "smtpd/sasl.h"
 
 namespace tikimail {
@@ -501,6 +502,7 @@ bool Session::receive_body(const std::string& msgid) {
   chain->write(received_header(msgid));
 
   DataStream body;
+  HopCount hops;
   std::string decoded;
   bool too_big = false;
   while (!body.done()) {
@@ -518,6 +520,7 @@ bool Session::receive_body(const std::string& msgid) {
     }
     decoded.clear();
     in_.consume(body.feed(bytes, &decoded));
+    hops.feed(decoded);
     if (too_big) continue;
     if (body.size() > config_.databytes) {  // read on to the end, keep nothing
       too_big = true;
@@ -529,6 +532,12 @@ bool Session::receive_body(const std::string& msgid) {
   if (too_big) {
     log_.info("{} refused size>{} reason=databytes ip={}", msgid, config_.databytes, client_.ip);
     reply(kTooBig);
+    return true;
+  }
+  if (hops.looping()) {
+    chain->abort();
+    log_.info("{} refused hops={} reason=loop ip={}", msgid, hops.hops(), client_.ip);
+    reply(kLooping);
     return true;
   }
   Envelope env{tx_->sender, tx_->rcpts};

@@ -215,6 +215,27 @@ TEST_CASE("smtpd: a body over databytes is read to its end, then refused") {
   CHECK(d.cmd("NOOP") == "250 2.0.0 Ok");  // the session goes on
 }
 
+TEST_CASE("smtpd: a message with more than 100 Received and Delivered-To fields is a loop: 554 5.4.6") {
+  Fixture f;
+  Dialogue d(f.config);
+  ehlo_mail(d);
+  d.cmd("RCPT TO:<alice@example.test>");
+  CHECK(d.cmd("DATA").starts_with("354 "));
+  std::string header;
+  for (int i = 0; i < 60; ++i) header += "Received: from a.test by b.test\r\n";
+  for (int i = 0; i < 41; ++i) header += "DELIVERED-TO: x@b.test\r\n";
+  d.send(header + "Subject: loop\r\n\r\nbody\r\n.\r\n");
+  CHECK(d.reply() == "554 5.4.6 Too many hops, this message is looping");
+  // 100 of them, or any number in the body, is still mail.
+  ehlo_mail(d);
+  d.cmd("RCPT TO:<alice@example.test>");
+  CHECK(d.cmd("DATA").starts_with("354 "));
+  std::string ok;
+  for (int i = 0; i < 100; ++i) ok += "Received: from a.test by b.test\r\n";
+  d.send(ok + "\r\n" + ok + ".\r\n");
+  CHECK(d.reply().starts_with("250 2.0.0 Ok: queued as "));
+}
+
 TEST_CASE("smtpd: a body of exactly databytes is accepted") {
   Fixture f;
   f.config.databytes = 10;

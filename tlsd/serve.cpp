@@ -164,7 +164,7 @@ int serve_on_request(const Options& options, const std::string& ip, const Log& l
   // the program gets N with the reason, and nothing more reaches the client from tlsd.
   TlsSetup tls;
   if (Status s = prepare_tls(tls); !s) {
-    log.fatal("STARTTLS refused ip={} reason={}", ip, s.message());
+    log.warn("STARTTLS refused ip={} reason={}", ip, s.message());
     (void)send_refused(control->ours.get(), s.message());
     (void)control->ours.close();
     return wait_program(*pid);

@@ -215,6 +215,16 @@ class RemoteTest(unittest.TestCase):
         self.assertEqual(original.get_payload()[0]["X-Marker"], "typo")
         self.wait_queue_empty()
 
+    def test_mail_to_this_host_by_address_literal_bounces_instead_of_looping(self):
+        before = len(notices(self.inst, SENDER))
+        send(self.inst, SENDER, ["someone@[127.0.0.1]"], message("self"))
+        wait_until(lambda: len(notices(self.inst, SENDER)) == before + 1, what="the bounce")
+        _, status, _ = report_parts(notices(self.inst, SENDER)[-1])
+        self.assertEqual(status[1]["Status"], "5.4.6")
+        self.assertRegex(self.inst.log("deliver"), r"failed rcpt=someone@\[127\.0\.0\.1\] reason=\"mail for "
+                                                  r"\[127\.0\.0\.1\] loops back to this host")
+        self.wait_queue_empty()
+
     def test_null_sender_mail_never_loops(self):
         self.inst.write_control("doublebounceto", "nobody@example.test")
         try:
