@@ -261,4 +261,14 @@ void QueueClient::abort() {
   pid_ = -1;
 }
 
+Status queue_whole_message(const std::vector<std::string>& chain, const Envelope& env, std::string_view message) {
+  auto client = QueueClient::start(chain, {"MSGID=" + new_message_id()});
+  if (!client) return client.error();
+  client->write(message);
+  QueueOutcome outcome = client->finish(env, Deadline::after_seconds(kChainAnswerSeconds));
+  if (outcome.ok()) return Status::ok();
+  if (outcome.permanent()) return Status::permanent("the queue refused it: " + outcome.describe());
+  return Status::temporary("the queue could not take it: " + outcome.describe());
+}
+
 }  // namespace tikimail

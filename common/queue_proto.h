@@ -114,4 +114,8 @@ class QueueClient {
   bool failed_ = false;
 };
 
+// Queues one whole message the system made (a notice) through `chain` with a fresh MSGID:
+// ok when queued; a permanent error when the chain refused it for good; temporary otherwise.
+Status queue_whole_message(const std::vector<std::string>& chain, const Envelope& env, std::string_view message);
+
 }  // namespace tikimail

@@ -46,13 +46,7 @@ NoticeTarget notice_target(const Envelope& original, const NoticeConfig& config,
 Status inject_via_chain(const Envelope& envelope, const std::string& message) {
   auto chain = read_control_words("control/queuechain", {"bin/queue"});
   if (!chain) return chain.error();
-  auto client = QueueClient::start(*chain, {"MSGID=" + new_message_id()});
-  if (!client) return client.error();
-  client->write(message);
-  QueueOutcome outcome = client->finish(envelope, Deadline::after_seconds(kChainAnswerSeconds));
-  if (outcome.ok()) return Status::ok();
-  if (outcome.permanent()) return Status::permanent("the queue refused the notice: " + outcome.describe());
-  return Status::temporary("the queue could not take the notice: " + outcome.describe());
+  return queue_whole_message(*chain, envelope, message);
 }
 
 }  // namespace tikimail

@@ -113,15 +113,8 @@ void bounce_refused(const SendmailConfig& config, const std::string& msgid, cons
     log.warn("{} no notice to {}: {}", msgid, log_safe(sender), notice.error().message());
     return;
   }
-  auto chain = QueueClient::start(config.chain, {"MSGID=" + new_message_id()});
-  if (!chain) {
-    log.warn("{} no notice to {}: {}", msgid, log_safe(sender), chain.error().message());
-    return;
-  }
-  chain->write(*notice);
-  QueueOutcome outcome = chain->finish(Envelope{"", {sender}, std::string(envelope_mark::kBounce)},
-                                       Deadline::after_seconds(kChainAnswerSeconds));
-  if (!outcome.ok()) log.warn("{} no notice to {}: {}", msgid, log_safe(sender), outcome.describe());
+  Status queued = queue_whole_message(config.chain, Envelope{"", {sender}, std::string(envelope_mark::kBounce)}, *notice);
+  if (!queued) log.warn("{} no notice to {}: {}", msgid, log_safe(sender), queued.message());
   else log.info("{} bounced to={} reason=\"{}\"", msgid, log_safe(sender), log_safe(why));
 }
 
