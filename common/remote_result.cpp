@@ -55,6 +55,14 @@ std::string printable(std::string_view text, size_t max) {
   return out;
 }
 
+RemoteResult own_result(RemoteResult::Kind kind, std::string status, std::string_view text) {
+  RemoteResult r;
+  r.kind = kind;
+  r.status = std::move(status);
+  r.text = printable(text);
+  return r;
+}
+
 std::string encode_result(const RemoteResult& r) {
   std::string status = r.status;
   if (!valid_status_code(status)) status = class_default(r.kind);

@@ -49,6 +49,9 @@ Result<std::vector<RemoteResult>> decode_results(std::string_view output, size_t
 // True for "c.s.d" with c in 2,4,5, s 1-3 digits, d 1-3 digits (RFC 3463).
 bool valid_status_code(std::string_view status);
 
+// A result whose text is our own explanation (source l), made printable.
+RemoteResult own_result(RemoteResult::Kind kind, std::string status, std::string_view text);
+
 // Printable ASCII of `text` (other bytes '?', CR/LF/TAB as a space), at most `max` bytes.
 std::string printable(std::string_view text, size_t max = kMaxResultText);
 

@@ -25,13 +25,6 @@ bool printable_word(std::string_view s) {
   return true;
 }
 
-RemoteResult local_failure(RemoteResult::Kind kind, std::string status, std::string text) {
-  RemoteResult r;
-  r.kind = kind;
-  r.status = std::move(status);
-  r.text = std::move(text);
-  return r;
-}
 
 }  // namespace
 
@@ -93,7 +86,7 @@ Result<Job> parse_job(const std::vector<std::string>& args) {
   const std::string& domain = args[0];
   bool literal = !domain.empty() && domain.front() == '[' && parse_domain_pattern(domain).has_value();
   if (domain != ascii_lower(domain) || (!literal && !valid_domain(domain))) {
-    job.decided.assign(n, local_failure(RemoteResult::Kind::kPermanent, "5.1.2",
+    job.decided.assign(n, own_result(RemoteResult::Kind::kPermanent, "5.1.2",
                                         "cannot send to the domain " + printable(domain, 300) +
                                             ": not a domain name or an address literal"));
     return job;
@@ -101,7 +94,7 @@ Result<Job> parse_job(const std::vector<std::string>& args) {
   job.domain = domain;
   auto sender = smtp_path(args[1], true);
   if (!sender) {
-    job.decided.assign(n, local_failure(RemoteResult::Kind::kPermanent, "5.1.7",
+    job.decided.assign(n, own_result(RemoteResult::Kind::kPermanent, "5.1.7",
                                         "cannot send from <" + printable(args[1], 300) +
                                             ">: not an address SMTP can carry"));
     return job;
@@ -110,7 +103,7 @@ Result<Job> parse_job(const std::vector<std::string>& args) {
   for (size_t i = 0; i < n; ++i) {
     auto rcpt = smtp_path(args[i + 2], false);
     if (!rcpt)
-      job.decided[i] = local_failure(RemoteResult::Kind::kPermanent, "5.1.3",
+      job.decided[i] = own_result(RemoteResult::Kind::kPermanent, "5.1.3",
                                      "cannot send to <" + printable(args[i + 2], 300) +
                                          ">: not an address SMTP can carry");
     else
@@ -152,14 +145,14 @@ Result<std::vector<RemoteResult>> deliver_sendable(const Job& job, const RemoteC
       log.warn("{} no TLS client context: {}: sending without TLS", job.msgid, made.error().message());
     } else {
       return std::vector<RemoteResult>(
-          n, local_failure(RemoteResult::Kind::kTemporary, "4.7.5",
+          n, own_result(RemoteResult::Kind::kTemporary, "4.7.5",
                            fmt::format("TLS is required ({}) but unavailable: {}", tls_level_name(level),
                                        made.error().message())));
     }
   }
   SessionConfig session{config.helo, level, ctx.get(), config.timeouts, job.msgid};
 
-  RemoteResult last = local_failure(RemoteResult::Kind::kTemporary, "4.4.1", "no address to try");
+  RemoteResult last = own_result(RemoteResult::Kind::kTemporary, "4.4.1", "no address to try");
   // Each address is bounded by its own deadlines; the run as a whole by kRunBudget: once it
   // is spent no further address is tried (main's alarm is the hard stop behind it).
   const Deadline budget = Deadline::after_seconds(kRunBudget);
@@ -171,7 +164,7 @@ Result<std::vector<RemoteResult>> deliver_sendable(const Job& job, const RemoteC
     for (int attempt = 0; attempt < 2; ++attempt) {  // the second: plaintext after a failed handshake
       auto fd = connect_to(target, Deadline::after_seconds(config.connect_timeout));
       if (!fd) {
-        last = local_failure(RemoteResult::Kind::kTemporary, "4.4.1", fd.error().message());
+        last = own_result(RemoteResult::Kind::kTemporary, "4.4.1", fd.error().message());
         log.info("{} try failed route={} reason=\"{}\"", job.msgid, plan.how, log_safe(last.text));
         break;
       }

@@ -18,13 +18,6 @@ namespace tikimail {
 
 namespace {
 
-RemoteResult local_failure(RemoteResult::Kind kind, std::string status, std::string text) {
-  RemoteResult r;
-  r.kind = kind;
-  r.status = std::move(status);
-  r.text = std::move(text);
-  return r;
-}
 
 }  // namespace
 
@@ -168,14 +161,14 @@ Plan plan_from_mx(const std::string& domain, MxAnswer answer, std::mt19937* rng)
   plan.how = "mx";
   switch (answer.kind) {
     case MxAnswer::Kind::kNullMx:
-      plan.failure = local_failure(RemoteResult::Kind::kPermanent, "5.1.10",
+      plan.failure = own_result(RemoteResult::Kind::kPermanent, "5.1.10",
                                    fmt::format("domain {} does not accept mail (null MX)", domain));
       return plan;
     case MxAnswer::Kind::kNotFound:
-      plan.failure = local_failure(RemoteResult::Kind::kPermanent, "5.1.2", fmt::format("domain {} not found", domain));
+      plan.failure = own_result(RemoteResult::Kind::kPermanent, "5.1.2", fmt::format("domain {} not found", domain));
       return plan;
     case MxAnswer::Kind::kTemporary:
-      plan.failure = local_failure(RemoteResult::Kind::kTemporary, "4.4.3",
+      plan.failure = own_result(RemoteResult::Kind::kTemporary, "4.4.3",
                                    fmt::format("cannot find the mail hosts of {}: {}", domain, answer.error));
       return plan;
     case MxAnswer::Kind::kNoData:
@@ -199,10 +192,10 @@ Plan plan_from_mx(const std::string& domain, MxAnswer answer, std::mt19937* rng)
   }
   // RFC 5321 5.1: a domain without MX whose own name has no address cannot receive mail.
   if (plan.targets.empty() && answer.kind == MxAnswer::Kind::kNoData && no_address)
-    plan.failure = local_failure(RemoteResult::Kind::kPermanent, "5.1.2",
+    plan.failure = own_result(RemoteResult::Kind::kPermanent, "5.1.2",
                                  fmt::format("domain {} has no MX and no address", domain));
   else if (plan.targets.empty())
-    plan.failure = local_failure(RemoteResult::Kind::kTemporary, "4.4.3",
+    plan.failure = own_result(RemoteResult::Kind::kTemporary, "4.4.3",
                                  fmt::format("no address for the mail hosts of {} ({})", domain, why));
   return plan;
 }
@@ -255,7 +248,7 @@ void drop_own_addresses(const std::string& domain, Plan* plan) {
     return true;
   });
   if (plan->targets.empty())
-    plan->failure = local_failure(RemoteResult::Kind::kPermanent, "5.4.6",
+    plan->failure = own_result(RemoteResult::Kind::kPermanent, "5.4.6",
                                   fmt::format("mail for {} loops back to this host ({})", domain, dropped));
 }
 
@@ -268,7 +261,7 @@ Plan plan_delivery(const std::string& domain, const DomainRules<Relay>& routes) 
     plan.how = "route";
     std::string why;
     if (!add_host_addresses(route->host, route->literal, route->port, &plan.targets, &why))
-      plan.failure = local_failure(RemoteResult::Kind::kTemporary, "4.4.3",
+      plan.failure = own_result(RemoteResult::Kind::kTemporary, "4.4.3",
                                    fmt::format("no address for the route host {} of {} ({})", route->host, domain, why));
     return plan;
   }
@@ -278,7 +271,7 @@ Plan plan_delivery(const std::string& domain, const DomainRules<Relay>& routes) 
     std::string why = "not an IP address";
     auto ip = literal_address(std::string_view(domain).substr(1, domain.size() - 2));
     if (!ip || !add_host_addresses(*ip, true, 25, &plan.targets, &why))
-      plan.failure = local_failure(RemoteResult::Kind::kPermanent, "5.1.2",
+      plan.failure = own_result(RemoteResult::Kind::kPermanent, "5.1.2",
                                    fmt::format("bad address literal {} ({})", domain, why));
     drop_own_addresses(domain, &plan);
     return plan;

@@ -10,22 +10,13 @@
 
 namespace tikimail {
 
-std::string tls_error_reason(std::string_view fallback) {
-  unsigned long first = ERR_get_error();
-  if (first == 0) return std::string(fallback);
-  ERR_clear_error();
-  char text[256];
-  ERR_error_string_n(first, text, sizeof text);
-  return text;
-}
-
 Result<ClientCtx> make_client_context(bool verify, const std::string& ca_file) {
   ERR_clear_error();
   ClientCtx ctx(SSL_CTX_new(TLS_client_method()));
-  if (!ctx) return Status::temporary("SSL_CTX_new: " + tls_error_reason("out of memory"));
+  if (!ctx) return Status::temporary("SSL_CTX_new: " + openssl_reason("out of memory"));
   SSL_CTX* c = ctx.get();
   if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1)
-    return Status::temporary("TLS 1.2 minimum: " + tls_error_reason("refused"));
+    return Status::temporary("TLS 1.2 minimum: " + openssl_reason("refused"));
   // A peer's TCP EOF without close_notify reads as its close: SMTP ends with its own replies.
   SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -35,9 +26,9 @@ Result<ClientCtx> make_client_context(bool verify, const std::string& ca_file) {
   if (verify) {
     if (!ca_file.empty()) {
       if (SSL_CTX_load_verify_locations(c, ca_file.c_str(), nullptr) != 1)
-        return Status::temporary(ca_file + ": " + tls_error_reason("cannot load"));
+        return Status::temporary(ca_file + ": " + openssl_reason("cannot load"));
     } else if (SSL_CTX_set_default_verify_paths(c) != 1) {
-      return Status::temporary("default CA paths: " + tls_error_reason("cannot load"));
+      return Status::temporary("default CA paths: " + openssl_reason("cannot load"));
     }
   }
   return ctx;
@@ -46,17 +37,17 @@ Result<ClientCtx> make_client_context(bool verify, const std::string& ca_file) {
 Result<TlsSession> tls_connect(SSL_CTX* ctx, int fd, const TlsPeer& peer, Deadline deadline, ClientSsl* out) {
   ERR_clear_error();
   ClientSsl ssl(SSL_new(ctx));
-  if (!ssl) return Status::temporary("SSL_new: " + tls_error_reason("out of memory"));
+  if (!ssl) return Status::temporary("SSL_new: " + openssl_reason("out of memory"));
   SSL* s = ssl.get();
-  if (SSL_set_fd(s, fd) != 1) return Status::temporary("SSL_set_fd: " + tls_error_reason("failed"));
+  if (SSL_set_fd(s, fd) != 1) return Status::temporary("SSL_set_fd: " + openssl_reason("failed"));
   if (!peer.name.empty() && SSL_set_tlsext_host_name(s, peer.name.c_str()) != 1)
-    return Status::temporary("SNI: " + tls_error_reason("refused"));
+    return Status::temporary("SNI: " + openssl_reason("refused"));
   if (peer.verify) {
     X509_VERIFY_PARAM* param = SSL_get0_param(s);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     int ok = peer.name.empty() ? X509_VERIFY_PARAM_set1_ip_asc(param, peer.ip.c_str())
                                : X509_VERIFY_PARAM_set1_host(param, peer.name.c_str(), peer.name.size());
-    if (ok != 1) return Status::temporary("certificate name check: " + tls_error_reason("cannot set"));
+    if (ok != 1) return Status::temporary("certificate name check: " + openssl_reason("cannot set"));
   }
   for (;;) {
     int r = SSL_connect(s);
@@ -73,7 +64,7 @@ Result<TlsSession> tls_connect(SSL_CTX* ctx, int fd, const TlsPeer& peer, Deadli
       if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
         return Status::temporary(std::string("handshake: ") +
                                  (saved != 0 ? std::strerror(saved) : "connection closed"));
-      return Status::temporary("handshake: " + tls_error_reason("failed"));
+      return Status::temporary("handshake: " + openssl_reason("failed"));
     }
     int n = ::poll(&p, 1, deadline.poll_ms());
     if (n == 0) return Status::temporary("handshake: timeout");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/lineio.h"
+#include "common/openssl_error.h"
 #include "common/status.h"
 
 namespace tikimail {
@@ -45,8 +46,5 @@ struct TlsPeer {
 // the session. The error says why: "timeout", OpenSSL's reason, or the verify error
 // ("certificate verify failed: self-signed certificate").
 Result<TlsSession> tls_connect(SSL_CTX* ctx, int fd, const TlsPeer& peer, Deadline deadline, ClientSsl* ssl);
-
-// The OpenSSL error queue as one line (and emptied), or `fallback` when it is empty.
-std::string tls_error_reason(std::string_view fallback);
 
 }  // namespace tikimail

@@ -47,14 +47,6 @@ Status remove_entry(const std::string& queue_dir, const std::string& id) {
   return Status::ok();
 }
 
-RemoteResult local_result(RemoteResult::Kind kind, std::string status, std::string text) {
-  RemoteResult r;
-  r.kind = kind;
-  r.status = std::move(status);
-  r.text = printable(text);
-  return r;
-}
-
 // ` relay=host reply="..."` for a remote's answer, ` reason="..."` for our own.
 std::string describe(const RemoteResult& r) {
   std::string out;
@@ -88,6 +80,8 @@ class EntryRun {
   bool deliver_remotes(const std::map<std::string, std::vector<size_t>>& remote);
   bool deliver_group(const std::string& domain, const std::vector<size_t>& rcpts, RemoteSlots* slots);
   bool throttle(const std::vector<size_t>& rcpts);
+  // The facts every notice about this entry carries, for `target`; the recipients are added.
+  DsnInput notice_input(DsnInput::Kind kind, const NoticeTarget& target) const;
   void warn_delay();
   bool send_bounce();  // false: a notice is still pending
   std::string rcpt_label(size_t i) const { return log_safe(ascii_lower(env_.rcpts[i])); }
@@ -202,7 +196,7 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
       case Route::Kind::kLocal: {
         auto file = deliver_local(route, env_.sender, mess_.get(), writer);
         if (!file) {
-          ok = defer(i, local_result(RemoteResult::Kind::kTemporary, "4.2.0", file.error().message()));
+          ok = defer(i, own_result(RemoteResult::Kind::kTemporary, "4.2.0", file.error().message()));
           break;
         }
         log_.info("{} delivered rcpt={}{} maildir={} bytes={}{}", id_, rcpt_label(i), mapped, route.maildir,
@@ -213,7 +207,7 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
       case Route::Kind::kRemote: {
         auto [local, domain] = split_address(route.address);
         if (domain.empty() || local.empty()) {
-          ok = fail(i, local_result(RemoteResult::Kind::kPermanent, "5.1.3", "no domain in the address"), mapped);
+          ok = fail(i, own_result(RemoteResult::Kind::kPermanent, "5.1.3", "no domain in the address"), mapped);
           break;
         }
         (*remote)[std::string(domain)].push_back(i);
@@ -228,10 +222,10 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
         break;
       }
       case Route::Kind::kDeferred:
-        ok = defer(i, local_result(RemoteResult::Kind::kTemporary, "4.3.0", route.reason));
+        ok = defer(i, own_result(RemoteResult::Kind::kTemporary, "4.3.0", route.reason));
         break;
       case Route::Kind::kFailed:
-        ok = fail(i, local_result(RemoteResult::Kind::kPermanent, "5.1.1", route.reason), mapped);
+        ok = fail(i, own_result(RemoteResult::Kind::kPermanent, "5.1.1", route.reason), mapped);
         break;
     }
     if (!ok) return false;
@@ -245,7 +239,7 @@ bool EntryRun::throttle(const std::vector<size_t>& rcpts) {
   bool expired = now_ - queued_at_ >= static_cast<time_t>(ctx_.config.queuelifetime);
   for (size_t i : rcpts) {
     RecipientState& st = info_.rcpts[i];  // a wait for a slot is not an attempt
-    if (st.last.text.empty()) st.last = local_result(RemoteResult::Kind::kTemporary, "4.4.5", "waiting for a connection slot");
+    if (st.last.text.empty()) st.last = own_result(RemoteResult::Kind::kTemporary, "4.4.5", "waiting for a connection slot");
     if (expired) {  // a domain whose slots never free up still ends within the lifetime
       if (!defer(i, st.last)) return false;
       continue;
@@ -259,7 +253,7 @@ bool EntryRun::throttle(const std::vector<size_t>& rcpts) {
 bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t>& rcpts, RemoteSlots* slots) {
   if (!ctx_.remote) {
     for (size_t i : rcpts)
-      if (!defer(i, local_result(RemoteResult::Kind::kTemporary, "4.3.0", "remote delivery is not set up")))
+      if (!defer(i, own_result(RemoteResult::Kind::kTemporary, "4.3.0", "remote delivery is not set up")))
         return false;
     return true;
   }
@@ -280,7 +274,7 @@ bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t
   for (size_t k = 0; k < rcpts.size(); ++k) {
     size_t i = rcpts[k];
     if (!results) {
-      all_ok &= defer(i, local_result(RemoteResult::Kind::kTemporary, "4.4.0", results.error().message()));
+      all_ok &= defer(i, own_result(RemoteResult::Kind::kTemporary, "4.4.0", results.error().message()));
       continue;
     }
     const RemoteResult& r = (*results)[k];
@@ -319,27 +313,32 @@ bool EntryRun::deliver_remotes(const std::map<std::string, std::vector<size_t>>&
   return true;
 }
 
+DsnInput EntryRun::notice_input(DsnInput::Kind kind, const NoticeTarget& target) const {
+  DsnInput in;
+  in.kind = kind;
+  in.reporting_mta = notice_config_.me;
+  in.queue_id = id_;
+  in.to = target.envelope.rcpts.front();
+  in.original_sender = env_.sender;
+  in.arrival = queued_at_;
+  in.max_original = notice_config_.max_original;
+  return in;
+}
+
 // One delay warning per entry, when control/warnafter is set and has passed.
 void EntryRun::warn_delay() {
   if (ctx_.config.warnafter == 0 || info_.warned != 0 || !ctx_.inject) return;
   if (now_ - queued_at_ < static_cast<time_t>(ctx_.config.warnafter)) return;
-  DsnInput in;
+  NoticeTarget target = notice_target(env_, notice_config_, true);
+  if (target.drop) return;
+  DsnInput in = notice_input(DsnInput::Kind::kDelay, target);
+  in.retry_until = queued_at_ + ctx_.config.queuelifetime;
   for (const auto& [i, st] : info_.rcpts) {
     if (st.attempts == 0) continue;
     in.rcpts.push_back(DsnRecipient{ascii_lower(env_.rcpts[i]), st.last.status, st.last.host, st.last.from_remote,
                                     st.last.text, st.last_try});
   }
   if (in.rcpts.empty()) return;
-  NoticeTarget target = notice_target(env_, notice_config_, true);
-  if (target.drop) return;
-  in.kind = DsnInput::Kind::kDelay;
-  in.reporting_mta = notice_config_.me;
-  in.queue_id = id_;
-  in.to = target.envelope.rcpts.front();
-  in.original_sender = env_.sender;
-  in.arrival = queued_at_;
-  in.retry_until = queued_at_ + ctx_.config.queuelifetime;
-  in.max_original = notice_config_.max_original;
   auto message = compose_dsn(in, mess_.get(), now_);
   Status s = message ? ctx_.inject(target.envelope, *message) : message.error();
   if (!s) {
@@ -365,14 +364,7 @@ bool EntryRun::send_bounce() {
     (void)::unlink(bounce_path_.c_str());
     return true;
   }
-  DsnInput in;
-  in.kind = DsnInput::Kind::kFailure;
-  in.reporting_mta = notice_config_.me;
-  in.queue_id = id_;
-  in.to = failure_target_.envelope.rcpts.front();
-  in.original_sender = env_.sender;
-  in.arrival = queued_at_;
-  in.max_original = notice_config_.max_original;
+  DsnInput in = notice_input(DsnInput::Kind::kFailure, failure_target_);
   for (const auto& rec : *records) {
     const RemoteResult& r = rec.result;
     in.rcpts.push_back(DsnRecipient{ascii_lower(env_.rcpts[rec.index]), r.status, r.host, r.from_remote, r.text, now_});

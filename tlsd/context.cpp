@@ -1,6 +1,8 @@
 // tlsd/context.cpp: the SSL_CTX from control/, the SNI callback, and the handshake loop.
 #include "tlsd/context.h"
 
+#include "common/openssl_error.h"
+
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <poll.h>
@@ -44,15 +46,6 @@ std::optional<std::string> sni_directory_name(std::string_view server_name) {
   }
   if (label == 0) return std::nullopt;  // a trailing dot
   return name;
-}
-
-std::string openssl_reason(std::string_view fallback) {
-  unsigned long first = ERR_get_error();
-  if (first == 0) return std::string(fallback);
-  ERR_clear_error();
-  char text[256];
-  ERR_error_string_n(first, text, sizeof text);
-  return text;
 }
 
 Status check_key_files(const std::string& tls_dir) {

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "common/lineio.h"
+#include "common/openssl_error.h"
 #include "common/status.h"
 
 namespace tikimail {
@@ -68,7 +69,5 @@ struct TlsParams {
 // ("timeout", "client closed", "error:0A000102:SSL routines::unsupported protocol").
 Result<TlsParams> accept_tls(SSL* ssl, int net_in, int net_out, Deadline deadline);
 
-// The OpenSSL error queue as one line (and emptied), or `fallback` when it is empty.
-std::string openssl_reason(std::string_view fallback);
 
 }  // namespace tikimail
