@@ -99,7 +99,11 @@ class Installation:
         for address, password in self.accounts.items():
             self.mailpasswd("add", address, stdin=password + "\n")
         if self.start_services:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.teardown()  # a half-started installation must not outlive the test
+                raise
         return self
 
     def teardown(self):

@@ -2,6 +2,8 @@
 """tests/e2e/run.py: runs every tests/e2e/test_*.py (or the modules named as arguments) and
 ends with the line `e2e: N passed, N failed`. Exit status 0 only when nothing failed."""
 
+import os
+import signal
 import sys
 import time
 import unittest
@@ -29,6 +31,29 @@ class CountingResult(unittest.TextTestResult):
         print(f"  ERROR {test.id()}", flush=True)
 
 
+def stop_leftovers():
+    """Every installation's runsvdir is a child of this process until its teardown stops it: any
+    still running now was left behind by a test. Stops them (SIGHUP: runsvdir ends its
+    services) and returns their pids."""
+    me = str(os.getpid())
+    leaked = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if fields[1] == me and comm == "runsvdir" and fields[0] != "Z":
+            leaked.append(int(entry))
+    for pid in leaked:
+        os.kill(pid, signal.SIGHUP)
+    return leaked
+
+
 def main():
     names = sys.argv[1:] or sorted(p.stem for p in HERE.glob("test_*.py"))
     loader = unittest.defaultTestLoader
@@ -38,7 +63,11 @@ def main():
     runner = unittest.TextTestRunner(resultclass=CountingResult, verbosity=0, stream=sys.stdout)
     result = runner.run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
+    leaked = stop_leftovers()
+    if leaked:
+        print(f"  FAIL  a test left supervisors running (stopped now): {leaked}", flush=True)
+        failed += 1
+    passed = result.testsRun - (failed - (1 if leaked else 0)) - len(result.skipped)
     print(f"e2e: {passed} passed, {failed} failed", flush=True)
     return 1 if failed else 0
 

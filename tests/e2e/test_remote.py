@@ -272,14 +272,12 @@ class TlsRemoteTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Class cleanups run even when setUpClass fails half-way (tearDownClass would not).
         cls.far = Installation(domains=("far.test",), accounts=("bob@far.test",)).setup()
+        cls.addClassCleanup(cls.far.teardown)
         cls.inst = Installation().setup()
+        cls.addClassCleanup(cls.inst.teardown)
         cls.inst.write_control("smtproutes", f"far.test:[127.0.0.1]:{cls.far.port}")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.inst.teardown()
-        cls.far.teardown()
 
     def test_verified_tls_with_the_peer_certificate(self):
         self.inst.write_control("tlsremote", "far.test:verify")
