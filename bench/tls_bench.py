@@ -27,6 +27,8 @@ import tempfile
 import threading
 import time
 
+from run import proc_table  # bench/run.py: the one reader of /proc/<pid>/stat
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -123,20 +125,7 @@ def rate(port, ctx, total, threads):
 
 
 def children_named(parent, name):
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if ppid == parent and comm == name:
-            pids.append(int(entry))
-    return pids
+    return [pid for pid, (ppid, comm, _) in proc_table().items() if ppid == parent and comm == name]
 
 
 def rollup(pid):

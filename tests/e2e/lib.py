@@ -45,6 +45,19 @@ def make_certificate(cert, key, cn="localhost", names=("DNS:localhost", "IP:127.
     return cert
 
 
+def stop_process(proc, grace=5):
+    """Ends a process a test started (SIGTERM, then SIGKILL after `grace` seconds) and reaps it.
+    None is nothing to stop."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
     """Polls predicate() until it is true; raises AssertionError after timeout seconds."""
     end = time.monotonic() + timeout
@@ -305,14 +318,8 @@ class SmtpSink:
         return self
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
     def restart(self, options=()):
         self.stop()

@@ -16,7 +16,7 @@ import subprocess
 import time
 import unittest
 
-from lib import IS_ROOT, OUTSIDE_IP, Installation, free_port, wait_until
+from lib import IS_ROOT, OUTSIDE_IP, Installation, free_port, stop_process, wait_until
 
 GREETING = b"+OK tikimail POP3 server ready"
 AUTH_FAILED = b"-ERR [AUTH] authentication failed"
@@ -61,14 +61,8 @@ class Pop3Chain:
         wait_until(self._greets, timeout=10, what=f"pop3d on port {self.port}")
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
     def _greets(self):
         try:
