@@ -190,7 +190,17 @@ class RemoteTest(unittest.TestCase):
                 return pids
 
             wait_until(remote_pids, what="a running deliver-remote")
-            status = Path(f"/proc/{remote_pids()[0]}/status").read_text()
+            pid = remote_pids()[0]
+
+            def status_after_start():
+                # Right after exec the set-uid switch may not have happened yet (real uid still
+                # deliver's); it is the first thing the program does, so wait for it to settle.
+                text = Path(f"/proc/{pid}/status").read_text()
+                ids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", text, re.M).groups()
+                return text if len(set(ids)) == 1 else None
+
+            wait_until(status_after_start, timeout=2, what="deliver-remote past its identity switch")
+            status = status_after_start()
             uid = pwd.getpwnam("tiki-remote").pw_uid
             uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
             self.assertEqual(set(uids), {str(uid)}, status)
