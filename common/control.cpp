@@ -1,6 +1,7 @@
 // common/control.cpp: reading control files and finding the prefix.
 #include "common/control.h"
 
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -74,7 +75,10 @@ Result<std::vector<std::string>> read_control_words(const std::filesystem::path&
 
 std::filesystem::path tikimail_home() {
   const char* env = std::getenv("TIKIMAIL_HOME");
-  if (env != nullptr && *env != '\0' && ::getuid() == ::geteuid() && ::getgid() == ::getegid())
+  // Not in a process that gained privileges at exec (set-uid, set-gid, file capabilities:
+  // the kernel's AT_SECURE): its caller would choose which files it opens with them.
+  if (env != nullptr && *env != '\0' && ::getauxval(AT_SECURE) == 0 && ::getuid() == ::geteuid() &&
+      ::getgid() == ::getegid())
     return env;
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);

@@ -27,8 +27,9 @@ Result<uint64_t> read_control_uint(const std::filesystem::path& path, uint64_t f
 Result<std::vector<std::string>> read_control_words(const std::filesystem::path& path,
                                                     std::vector<std::string> fallback);
 
-// The installation prefix (DESIGN section 5): $TIKIMAIL_HOME when set and the process is
-// not set-uid, else the parent of the directory holding the running binary.
+// The installation prefix (DESIGN section 5): $TIKIMAIL_HOME when set and the process did not
+// gain privileges at exec (set-uid, set-gid, a file capability), else the parent of the
+// directory holding the running binary.
 std::filesystem::path tikimail_home();
 // chdir to the prefix so that every path is relative to it ("control/me", "queue/todo").
 Status enter_home();

@@ -2,6 +2,9 @@
 #include "common/fd.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,6 +105,13 @@ Result<Pipe> make_pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Status::from_errno("pipe", errno);
   return Pipe{Fd(fds[0]), Fd(fds[1])};
+}
+
+Status set_no_delay(int fd) {
+  int on = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) return Status::ok();
+  if (errno == ENOTSOCK || errno == EOPNOTSUPP || errno == ENOPROTOOPT) return Status::ok();  // not TCP
+  return Status::from_errno("setsockopt TCP_NODELAY", errno);
 }
 
 }  // namespace tikimail

@@ -47,6 +47,11 @@ Status sync_dir(const std::string& dir);
 // rename over, fsync the directory. Readers see the old or the new file whole.
 Status replace_file(const std::string& path, std::string_view content, int mode);
 
+// Sets TCP_NODELAY on `fd` so that short writes (a reply, POP3's terminator after a body, a
+// TLS record) leave at once instead of waiting for the peer's delayed ACK. Ok, doing nothing,
+// when `fd` is not a TCP socket (a pipe, a unix socket: ENOTSOCK, EOPNOTSUPP, ENOPROTOOPT).
+Status set_no_delay(int fd);
+
 // A pipe whose two ends are O_CLOEXEC; the caller dup2()s ends into a child.
 struct Pipe {
   Fd read;

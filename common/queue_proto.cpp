@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "common/address.h"
+#include "common/spawn.h"
 
 extern char** environ;
 
@@ -141,37 +142,12 @@ Result<QueueClient> QueueClient::start(const std::vector<std::string>& argv,
   if (!envelope) return envelope.error();
   if (!reply) return reply.error();
 
-  // Built before fork: the child only calls async-signal-safe functions.
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_store = env_extra;
-  std::vector<char*> env;
-  for (auto& e : env_store) env.push_back(e.data());
-  for (char** e = environ; *e != nullptr; ++e) {
-    bool replaced = false;
-    for (const auto& x : env_store)
-      if (x.find('=') != std::string::npos && std::string_view(*e).starts_with(x.substr(0, x.find('=') + 1)))
-        replaced = true;
-    if (!replaced) env.push_back(*e);
-  }
-  env.push_back(nullptr);
-
-  pid_t pid = ::fork();
-  if (pid < 0) return Status::from_errno("fork", errno);
-  if (pid == 0) {
-    // Child: message on 0, envelope on 1, reply on 6. Move the sources out of the
-    // way first so that no dup2 overwrites a pipe end still to be placed.
-    int m = ::fcntl(message->read.get(), F_DUPFD_CLOEXEC, 10);
-    int e = ::fcntl(envelope->read.get(), F_DUPFD_CLOEXEC, 10);
-    int r = ::fcntl(reply->write.get(), F_DUPFD_CLOEXEC, 10);
-    if (m < 0 || e < 0 || r < 0 || ::dup2(m, 0) < 0 || ::dup2(e, 1) < 0 || ::dup2(r, 6) < 0) _exit(queue_exit::kQueueTrouble);
-    ::signal(SIGPIPE, SIG_DFL);
-    ::execve(args[0], args.data(), env.data());
-    _exit(queue_exit::kQueueTrouble + 4);  // 65: could not run the queue program
-  }
+  // Message on 0, envelope on 1, reply on 6; everything else of ours is close-on-exec.
+  const FdPlacement fds[] = {{message->read.get(), 0}, {envelope->read.get(), 1}, {reply->write.get(), 6}};
+  auto pid = spawn(argv, environment_with(env_extra), fds);
+  if (!pid) return pid.error();
   QueueClient c;
-  c.pid_ = pid;
+  c.pid_ = *pid;
   c.message_ = std::move(message->write);
   c.envelope_ = std::move(envelope->write);
   c.reply_ = std::move(reply->read);

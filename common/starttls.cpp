@@ -14,25 +14,40 @@
 
 #include "common/fd.h"
 #include "common/lineio.h"
+#include "common/spawn.h"
 
 namespace tikimail {
 
-std::optional<int> tls_control_fd() {
+std::optional<TlsRoute> tls_route() {
   const char* tls = std::getenv("TLS");
-  if (tls != nullptr && *tls != '\0') return std::nullopt;  // already on (implicit mode)
-  const char* text = std::getenv("TLSCTL");
-  if (text == nullptr || *text == '\0') return std::nullopt;
-  std::string_view s(text);
-  int fd = -1;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), fd);
-  if (ec != std::errc() || end != s.data() + s.size() || fd <= 2) return std::nullopt;
-  int flags = ::fcntl(fd, F_GETFD);
-  if (flags < 0) return std::nullopt;  // not open in this process
+  const char* control = std::getenv("TLSCTL");
+  const char* tlsd = std::getenv("TLSD");
+  std::string control_text = control != nullptr ? control : "";
+  std::string tlsd_path = tlsd != nullptr ? tlsd : "";
   // Ours alone: no program we exec (queue, checkpassword, pop3d-session) may inherit a line
-  // to the root tlsd, nor a variable naming an fd it does not have.
-  ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  // to tlsd, nor a variable naming an fd it does not have.
   ::unsetenv("TLSCTL");
-  return fd;
+  ::unsetenv("TLSD");
+  if (tls != nullptr && *tls != '\0') return std::nullopt;  // already on (implicit mode)
+  if (!control_text.empty()) {
+    int fd = -1;
+    const char* first = control_text.data();
+    const char* last = first + control_text.size();
+    auto [end, ec] = std::from_chars(first, last, fd);
+    if (ec != std::errc() || end != last || fd <= 2) return std::nullopt;
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0) return std::nullopt;  // not open in this process
+    ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    return TlsRoute{fd, ""};
+  }
+  if (!tlsd_path.empty()) return TlsRoute{-1, tlsd_path};
+  return std::nullopt;
+}
+
+std::optional<int> tls_control_fd() {
+  auto route = tls_route();
+  if (!route || route->control_fd < 0) return std::nullopt;
+  return route->control_fd;
 }
 
 std::optional<TlsInfo> tls_from_environment() {
@@ -112,6 +127,24 @@ Result<TlsInfo> start_tls(int control_fd, int timeout_seconds) {
   ::setenv("TLS", info.version.c_str(), 1);
   ::setenv("TLSCIPHER", info.cipher.c_str(), 1);
   return info;
+}
+
+}  // namespace tikimail
+
+namespace tikimail {
+
+Result<TlsInfo> start_tls(const TlsRoute& route, int timeout_seconds) {
+  if (route.control_fd >= 0) return start_tls(route.control_fd, timeout_seconds);
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return Status::permanent(fmt::format("STARTTLS: socketpair: {}", std::strerror(errno)));
+  Fd ours(pair[0]);
+  Fd theirs(pair[1]);
+  const FdPlacement fds[] = {{0, 0}, {1, 1}, {theirs.get(), 3}};
+  auto pid = spawn({route.tlsd, "-s"}, environment_with({}, {"TLS", "TLSCIPHER"}), fds);
+  if (!pid) return Status::permanent("STARTTLS: " + pid.error().message());
+  (void)theirs.close();
+  return start_tls(ours.release(), timeout_seconds);
 }
 
 }  // namespace tikimail

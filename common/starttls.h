@@ -20,11 +20,26 @@ inline constexpr char kStartTlsAccepted = 'Y';
 inline constexpr char kStartTlsRefused = 'N';
 inline constexpr size_t kMaxStartTlsAnswer = 512;
 
-// The control fd from $TLSCTL (a decimal fd number above 2), when tlsd runs us in on-request
-// mode and TLS is not yet on. nullopt when TLSCTL is unset or malformed, or TLS is set.
-// Call it once: it marks the fd close-on-exec and removes TLSCTL from the environment, so
-// that nothing this process execs (queue, checkpassword, pop3d-session) inherits the line
-// to tlsd.
+// How a STARTTLS of this process reaches tlsd, when TLS is not yet on:
+//  - tlsd runs above us in on-request mode (`tlsd -u ... prog`): `control_fd` is the control
+//    socket it gave us in $TLSCTL (a decimal fd number above 2);
+//  - or we start tlsd ourselves when the client asks (smtpd and pop3d straight under
+//    tcpserver, the run scripts' default): `tlsd` is its path from $TLSD. It runs as
+//    `tlsd -s` with the client's socket on fds 0 and 1 and its end of a new control
+//    socketpair on fd 3, and then speaks the same control protocol (tlsd/README.md). A
+//    plaintext session so costs no tlsd process at all.
+struct TlsRoute {
+  int control_fd = -1;
+  std::string tlsd;
+};
+
+// The route from $TLSCTL (preferred when both are set) or $TLSD; nullopt when TLS is already
+// on ($TLS set), when neither is set, or when TLSCTL is malformed or not open. Call it once:
+// it marks the control fd close-on-exec and removes TLSCTL and TLSD from the environment, so
+// that nothing this process execs (queue, checkpassword, pop3d-session) inherits them.
+std::optional<TlsRoute> tls_route();
+
+// tls_route() for callers that know only tlsd above them: the control fd from $TLSCTL.
 std::optional<int> tls_control_fd();
 
 struct TlsInfo {
@@ -42,6 +57,12 @@ struct TlsInfo {
 // A failure is permanent (the client is gone or did not speak TLS, tlsd's reason is in the
 // message; or the deadline passed): the caller exits. The control fd is closed either way.
 Result<TlsInfo> start_tls(int control_fd, int timeout_seconds);
+
+// start_tls over `route`: with a tlsd path, first runs `tlsd -s` (common/spawn.h) with the
+// client's socket (our fds 0 and 1) and its end of a new control socketpair on fd 3. That tlsd
+// is our child and outlives us until the client or we close; nobody waits for it (it exits
+// on its own, and the init process reaps it once we are gone).
+Result<TlsInfo> start_tls(const TlsRoute& route, int timeout_seconds);
 
 // The TLS state of this process for implicit mode or after start_tls: from $TLS/$TLSCIPHER.
 // nullopt when TLS is unset or empty.

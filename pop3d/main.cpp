@@ -43,6 +43,9 @@ int main(int argc, char** argv) try {
     (void)write_all(1, std::string(pop3::kUnavailable) + "\r\n");
     return 111;
   }
+  // Our replies leave at once (no tlsd above us sets it on port 110: tlsd/README.md).
+  for (int fd : {0, 1})
+    if (Status s = set_no_delay(fd); !s) log.warn("fd {}: {}", fd, s.message());
   // Every wait has a deadline; run_checkpassword gives the child the fds in blocking mode.
   if (Status s = set_nonblocking(0); !s) log.warn("{}", s.message());
   if (Status s = set_nonblocking(1); !s) log.warn("{}", s.message());
@@ -54,8 +57,8 @@ int main(int argc, char** argv) try {
   // is offered only when tlsd gave us its control fd.
   PreloginTls tls;
   tls.on = std::getenv("TLS") != nullptr || std::getenv("POP3S") != nullptr;
-  if (auto ctl = tls_control_fd(); ctl && !tls.on) {
-    tls.start = [fd = *ctl, timeout = config->timeout] { return start_tls(fd, static_cast<int>(timeout)); };
+  if (auto route = tls_route(); route && !tls.on) {
+    tls.start = [route = *route, timeout = config->timeout] { return start_tls(route, static_cast<int>(timeout)); };
   }
   Prelogin prelogin(*config, 0, 1, authenticate, apop_timestamp(::getpid(), ::time(nullptr), config->me),
                     ip ? ip : "unknown", log, std::move(tls));

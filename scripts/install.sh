@@ -17,7 +17,8 @@
 #   PORT_POP3        POP3 with STLS (default 110)
 #   PORT_POP3S       POP3 over implicit TLS (default 995)
 #
-# Every network service runs as tcpserver -> tlsd -> smtpd or pop3d (tlsd/README.md).
+# The implicit-TLS services run as tcpserver -> tlsd -> smtpd or pop3d; the plaintext ones as
+# tcpserver -> smtpd or pop3d, which start tlsd -s on STARTTLS or STLS (tlsd/README.md).
 # Run as root, it also creates the system users of DESIGN section 4 (tiki-smtpd, tiki-pop3,
 # tiki-queue, vmail, tiki-log, tiki-tls) and the group tiki-auth (the groups that may run
 # checkpassword: smtpd and pop3d), and sets owners and modes (INSTALL lists them). Run as an
@@ -124,7 +125,7 @@ else
   dir "$PREFIX/relay" 0750
 fi
 # TLS certificates and keys (tlsd/README.md): only tlsd reads them, as root before it drops
-# to tiki-tls, so the directory is root's alone. The files are the administrator's (INSTALL);
+# to tiki-tls, or as `tlsd -s` through its file capability, so the directory is root's alone. The files are the administrator's (INSTALL);
 # `make run` makes a self-signed pair.
 dir "$PREFIX/control/tls" 0700
 [ ! -f "$PREFIX/control/tls/key.pem" ] || own "$PREFIX/control/tls/key.pem" 0600
@@ -160,6 +161,13 @@ for src in "$SRC_BIN"/*; do
     # else; it gives the capability up at once (deliver-remote/README.md "Privileges").
     setcap cap_setgid=ep "$tmp" || die "setcap failed on $tmp (package libcap2-bin; a filesystem with extended attributes)"
     chmod 4710 "$tmp"  # setcap may clear the set-uid bit
+  elif [ "$name" = tlsd ] && [ -n "$root" ]; then
+    # Runnable by root (tcpserver on 465 and 995) and by group tiki-auth: smtpd and pop3d start
+    # `tlsd -s` themselves when a client asks for STARTTLS or STLS. The file capability lets
+    # that tlsd read control/tls/ (root's) for the handshake; it gives every capability up
+    # before it relays a byte (tlsd/README.md "Privileges").
+    install -o root -g tiki-auth -m 750 "$src" "$tmp"
+    setcap cap_dac_read_search=ep "$tmp" || die "setcap failed on $tmp (package libcap2-bin; a filesystem with extended attributes)"
   elif [ -n "$root" ]; then
     install -o root -g root -m 755 "$src" "$tmp"
   else
@@ -197,15 +205,20 @@ if [ -n "$root" ]; then
   [ -n "$auth_gid" ] || die "no group tiki-auth"
   tlsd_self="-U $(id -u tiki-tls) -G $(id -g tiki-tls) "
   # smtpd runs as tiki-smtpd with group tiki-auth: it may run checkpassword (SMTP AUTH) and
-  # read relay/, but not users/accounts, keys or mailboxes.
+  # tlsd -s, and read relay/, but not users/accounts, keys or mailboxes.
   smtpd_ids="-u $(id -u tiki-smtpd) -g $auth_gid $tlsd_self"
-  # pop3d before login runs as tiki-pop3 with group tiki-auth: it may run checkpassword only.
+  # pop3d before login runs as tiki-pop3 with group tiki-auth: it may run checkpassword and
+  # tlsd -s only.
   pop3d_ids="-u $(id -u tiki-pop3) -g $auth_gid $tlsd_self"
+  # The plaintext ports (25, 587, 110) have no tlsd above the protocol program: tcpserver
+  # itself switches to these ids after binding, for itself and every connection.
+  smtpd_tcp_ids="-u $(id -u tiki-smtpd) -g $auth_gid "
+  pop3d_tcp_ids="-u $(id -u tiki-pop3) -g $auth_gid "
   # deliver: vmail owns the mailboxes; group tiki-queue opens the queue.
   deliver_chpst="chpst -u vmail:vmail:tiki-queue:tiki-send "
   log_chpst="chpst -u tiki-log "
 else
-  smtpd_ids='' pop3d_ids='' deliver_chpst='' log_chpst=''
+  smtpd_ids='' pop3d_ids='' smtpd_tcp_ids='' pop3d_tcp_ids='' deliver_chpst='' log_chpst=''
 fi
 
 # template SRC DST: substitute the placeholders, replace DST atomically (mode 755).
@@ -214,6 +227,7 @@ template() {
       -e "s|@PORT_SUBMISSION@|$PORT_SUBMISSION|g" -e "s|@PORT_SMTPS@|$PORT_SMTPS|g" \
       -e "s|@PORT_POP3@|$PORT_POP3|g" -e "s|@PORT_POP3S@|$PORT_POP3S|g" \
       -e "s|@SMTPD_IDS@|$smtpd_ids|g" -e "s|@POP3D_IDS@|$pop3d_ids|g" \
+      -e "s|@SMTPD_TCP_IDS@|$smtpd_tcp_ids|g" -e "s|@POP3D_TCP_IDS@|$pop3d_tcp_ids|g" \
       -e "s|@DELIVER_CHPST@|$deliver_chpst|g" -e "s|@LOG_CHPST@|$log_chpst|g" "$1" > "$2.tmp"
   own "$2.tmp" 0755
   mv -f "$2.tmp" "$2"

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/control.h"
+#include "common/fd.h"
 #include "common/lineio.h"
 #include "common/log.h"
 #include "smtpd/session.h"
@@ -36,6 +37,9 @@ int main(int argc, char** argv) try {
                                                        std::string_view mechanism) {
     return run_checkpassword_smtp(checkpassword, user, password, mechanism, auth_timeout);
   };
+  // Our replies leave at once (no tlsd above us sets it on the plaintext ports: tlsd/README.md).
+  for (int fd : {0, 1})
+    if (Status s = set_no_delay(fd); !s) log.warn("fd {}: {}", fd, s.message());
   // Every wait has a deadline: no read or write may block past it.
   if (Status s = set_nonblocking(0); !s) log.warn("{}", s.message());
   if (Status s = set_nonblocking(1); !s) log.warn("{}", s.message());

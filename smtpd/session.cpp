@@ -81,7 +81,7 @@ Client Client::from_environment() {
   if (const char* port = std::getenv("TCPLOCALPORT"); port != nullptr) c.local_port = port;
   c.relay_client = std::getenv("RELAYCLIENT") != nullptr;
   c.tls = tls_from_environment();
-  if (!c.tls) c.tls_control = tls_control_fd();
+  c.tls_route = tikimail::tls_route();  // nullopt when TLS is on; clears TLSCTL and TLSD either way
   return c;
 }
 
@@ -103,7 +103,7 @@ Session::Session(const SmtpdConfig& config, Client client, int in_fd, int out_fd
       in_(in_fd),
       out_(out_fd),
       log_(log),
-      tls_control_(client_.tls_control),
+      tls_route_(client_.tls_route),
       tls_(client_.tls) {}
 
 void Session::reply(Reply r) { reply_text(r.code, r.text); }
@@ -185,13 +185,13 @@ void Session::ehlo(std::string_view arg) {
   esmtp_ = true;
   tx_.reset();
   out_.put(fmt::format("250-{}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE {}\r\n", config_.me, config_.databytes));
-  if (tls_control_ && !tls_) out_.put("250-STARTTLS\r\n");
+  if (tls_route_ && !tls_) out_.put("250-STARTTLS\r\n");
   if (auth_offered()) out_.put("250-AUTH PLAIN LOGIN\r\n");
   out_.put("250 ENHANCEDSTATUSCODES\r\n");
 }
 
 void Session::starttls(std::string_view arg) {
-  if (!tls_control_ || tls_) return bad_command(kNotImplemented);
+  if (!tls_route_ || tls_) return bad_command(kNotImplemented);
   if (!trim(arg).empty()) return bad_command(kStartTlsNoParams);
   reply(kReadyTls);
   if (!flush()) {
@@ -204,8 +204,8 @@ void Session::starttls(std::string_view arg) {
     log_.info("starttls discarded={} bytes of pipelined input ip={}", dropped, client_.ip);
     in_.discard_pending();
   }
-  auto info = config_.start_tls(*tls_control_, static_cast<int>(config_.timeout));
-  tls_control_.reset();  // used once, whatever the outcome
+  auto info = config_.start_tls(*tls_route_, static_cast<int>(config_.timeout));
+  tls_route_.reset();  // used once, whatever the outcome
   if (!info) {
     log_.info("starttls failed ip={} why={}", client_.ip, log_safe(info.error().message()));
     quit_ = true;

@@ -52,7 +52,8 @@ struct SmtpdConfig {
   std::chrono::milliseconds auth_failure_delay{2000};  // before each 535
   int max_auth_failures = 3;                           // then 421 and close
   // The STARTTLS handoff (common/starttls.h); tests replace it.
-  std::function<Result<TlsInfo>(int control_fd, int timeout_seconds)> start_tls = tikimail::start_tls;
+  std::function<Result<TlsInfo>(const TlsRoute& route, int timeout_seconds)> start_tls =
+      [](const TlsRoute& route, int timeout_seconds) { return tikimail::start_tls(route, timeout_seconds); };
 
   // Reads the control files relative to the current directory, POPBEFORESMTP and SUBMISSION.
   // Does not set `authenticate` (main does).
@@ -65,7 +66,7 @@ struct Client {
   std::string host;                  // TCPREMOTEHOST, when tcpserver looked it up
   std::string local_port;            // TCPLOCALPORT
   bool relay_client = false;         // RELAYCLIENT set (even empty): may relay
-  std::optional<int> tls_control;    // TLSCTL: tlsd in on-request mode, STARTTLS possible
+  std::optional<TlsRoute> tls_route; // TLSCTL or TLSD: STARTTLS possible (common/starttls.h)
   std::optional<TlsInfo> tls;        // TLS, TLSCIPHER: TLS is on from the start (465)
 
   static Client from_environment();
@@ -139,7 +140,7 @@ class Session {
   std::optional<Transaction> tx_;
   std::optional<Recipients> recipients_;  // loaded at the first local RCPT
   std::optional<bool> pop_relay_;         // the relay db's answer, once asked
-  std::optional<int> tls_control_;        // STARTTLS possible: tlsd's control fd
+  std::optional<TlsRoute> tls_route_;     // STARTTLS possible: how it reaches tlsd
   std::optional<TlsInfo> tls_;            // TLS is on
   std::optional<std::string> account_;    // SMTP AUTH succeeded: the account, lowercase
   int auth_failures_ = 0;

@@ -456,11 +456,12 @@ std::vector<std::string> keeping_queue(const std::filesystem::path& path) {
 
 }  // namespace
 
-TEST_CASE("smtpd: without TLSCTL, STARTTLS is neither offered nor accepted") {
+TEST_CASE("smtpd: without TLSCTL or TLSD, STARTTLS is neither offered nor accepted") {
   ::unsetenv("TLSCTL");
+  ::unsetenv("TLSD");
   ::unsetenv("TLS");
   Client c = Client::from_environment();
-  CHECK_FALSE(c.tls_control);
+  CHECK_FALSE(c.tls_route);
   CHECK_FALSE(c.tls);
   Fixture f;
   Dialogue d(f.config);
@@ -471,13 +472,13 @@ TEST_CASE("smtpd: without TLSCTL, STARTTLS is neither offered nor accepted") {
 TEST_CASE("smtpd: STARTTLS throws away pipelined commands and requires a new EHLO") {
   Fixture f;
   auto asked = std::make_shared<int>(0);
-  f.config.start_tls = [asked](int control_fd, int) -> Result<TlsInfo> {
-    *asked = control_fd;
+  f.config.start_tls = [asked](const TlsRoute& route, int) -> Result<TlsInfo> {
+    *asked = route.control_fd;
     return TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
   };
   f.config.authenticate = [](std::string_view, std::string_view, std::string_view) { return AuthVerdict::kWrong; };
   Client c = Dialogue::client();
-  c.tls_control = 42;
+  c.tls_route = TlsRoute{42, ""};
   Dialogue d(f.config, c);
   CHECK(d.cmd("EHLO client.test") ==
         "250-mx.example.test\n250-PIPELINING\n250-8BITMIME\n250-SIZE 20971520\n250-STARTTLS\n"
@@ -500,9 +501,9 @@ TEST_CASE("smtpd: STARTTLS throws away pipelined commands and requires a new EHL
 
 TEST_CASE("smtpd: a failed TLS handshake ends the session") {
   Fixture f;
-  f.config.start_tls = [](int, int) -> Result<TlsInfo> { return Status::permanent("handshake failed"); };
+  f.config.start_tls = [](const TlsRoute&, int) -> Result<TlsInfo> { return Status::permanent("handshake failed"); };
   Client c = Dialogue::client();
-  c.tls_control = 42;
+  c.tls_route = TlsRoute{42, ""};
   Dialogue d(f.config, c);
   d.cmd("EHLO client.test");
   CHECK(d.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS");

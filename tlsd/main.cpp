@@ -21,7 +21,11 @@ int main(int argc, char** argv) try {
     log.fatal("{}", options.error().message());
     return 111;
   }
-  if (::geteuid() == 0 && !options->program) {
+  if (::geteuid() == 0 && options->started) {
+    log.fatal("refusing to run as root with -s: the program that starts tlsd -s is never root");
+    return 111;
+  }
+  if (::geteuid() == 0 && !options->started && !options->program) {
     log.fatal("refusing to run {} as root: give -u and -g", log_safe(options->argv[0]));
     return 111;
   }

@@ -17,7 +17,7 @@ namespace tikimail {
 
 namespace {
 
-constexpr const char* kUsage = "usage: tlsd [-i] [-u UID -g GID] [-U UID -G GID] -- prog [args...]";
+constexpr const char* kUsage = "usage: tlsd [-i] [-u UID -g GID] [-U UID -G GID] -- prog [args...], or tlsd -s";
 
 std::optional<unsigned> parse_id(const char* text) {
   std::string_view s(text);
@@ -44,6 +44,10 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       options.implicit = true;
       continue;
     }
+    if (arg == "-s") {
+      options.started = true;
+      continue;
+    }
     if (arg != "-u" && arg != "-g" && arg != "-U" && arg != "-G")
       return Status::permanent(fmt::format("unknown option {}; {}", log_safe(arg), kUsage));
     if (i + 1 >= argc) return Status::permanent(fmt::format("{} needs a number; {}", arg, kUsage));
@@ -57,6 +61,12 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   if (u) options.program = Ids{*u, *g};
   if (big_u) options.self = Ids{*big_u, *big_g};
   for (; i < argc; ++i) options.argv.emplace_back(argv[i]);
+  if (options.started) {
+    // Run by smtpd or pop3d itself, which is unprivileged: nothing to switch, nothing to run.
+    if (options.implicit || u || big_u || !options.argv.empty())
+      return Status::permanent(fmt::format("-s takes no other option and no program; {}", kUsage));
+    return options;
+  }
   if (options.argv.empty()) return Status::permanent(fmt::format("no program given; {}", kUsage));
   return options;
 }

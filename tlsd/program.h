@@ -21,12 +21,13 @@ struct Ids {
 
 struct Options {
   bool implicit = false;          // -i: handshake at once (465, 995)
+  bool started = false;           // -s: started by the program on STARTTLS (control socket on fd 3)
   std::optional<Ids> program;     // -u UID -g GID: what the program runs as
   std::optional<Ids> self;        // -U UID -G GID: what tlsd drops to after the handshake
   std::vector<std::string> argv;  // after "--": the program and its arguments
 };
 
-// Parses `tlsd [-i] [-u UID -g GID] [-U UID -G GID] [--] prog args...`. Ids are decimal
+// Parses `tlsd [-i] [-u UID -g GID] [-U UID -G GID] [--] prog args...` or `tlsd -s` alone. Ids are decimal
 // numbers, as tcpserver's -u/-g; -u without -g (or -U without -G) is an error, and so is a
 // uid of 0 for -u (the program never runs as root). Errors are permanent with a usage text.
 Result<Options> parse_options(int argc, const char* const* argv);

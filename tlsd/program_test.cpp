@@ -29,6 +29,18 @@ std::string read_all(int fd) {
 
 }  // namespace
 
+TEST_CASE("tlsd options: -s stands alone") {
+  auto o = parse({"-s"});
+  REQUIRE(o.has_value());
+  CHECK(o->started);
+  CHECK(o->argv.empty());
+  CHECK_FALSE(parse({"-s", "bin/smtpd"}).has_value());
+  CHECK_FALSE(parse({"-s", "-i"}).has_value());
+  CHECK_FALSE(parse({"-s", "-u", "1", "-g", "1"}).has_value());
+  CHECK_FALSE(parse({"-s", "-U", "1", "-G", "1"}).has_value());
+  CHECK_FALSE(parse({"-s", "--", "bin/smtpd"}).has_value());
+}
+
 TEST_CASE("tlsd options: modes, ids and the program after --") {
   auto o = parse({"-i", "-u", "1001", "-g", "1002", "-U", "1003", "-G", "1004", "--", "bin/smtpd", "-x"});
   REQUIRE(o.has_value());

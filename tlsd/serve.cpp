@@ -4,9 +4,15 @@
 // In on-request mode nothing of OpenSSL runs before the program asks: most MX sessions never do.
 #include "tlsd/serve.h"
 
+#include <fcntl.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -31,14 +37,13 @@ Result<ServeConfig> ServeConfig::load() {
   return config;
 }
 
-Status set_no_delay(int fd) {
-  int on = 1;
-  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0) return Status::ok();
-  if (errno == ENOTSOCK || errno == EOPNOTSUPP || errno == ENOPROTOOPT) return Status::ok();  // not TCP
-  return Status::from_errno("setsockopt TCP_NODELAY", errno);
-}
 
 namespace {
+
+struct CapSets {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+};
 
 const char* why_text(RelayEnd::Why why) {
   switch (why) {
@@ -74,7 +79,17 @@ Status prepare_tls(TlsSetup& tls) {
   return Status::ok();
 }
 
-// Drops -U/-G, relays, closes the program's socket (it reads EOF) and reaps the program.
+// Relays until both directions are done and closes the program's socket (it reads EOF).
+void relay_to_end(const TlsSetup& tls, Fd app, const std::string& ip, const Log& log) {
+  RelayEnd end = relay(tls.ssl.get(), 0, 1, app.get(), std::chrono::seconds(tls.config.idle_seconds));
+  // A normal close is no event: tcpserver logs the end of every connection.
+  if (end.why == RelayEnd::Why::kIdle || end.why == RelayEnd::Why::kClientGone || end.why == RelayEnd::Why::kAppGone)
+    log.info("closed ip={} why={} reason={} to_app={} to_client={}", ip, why_text(end.why), log_safe(end.reason),
+             end.to_app, end.to_client);
+  (void)app.close();
+}
+
+// Drops -U/-G, relays, and reaps the program.
 int relay_and_reap(const TlsSetup& tls, Fd app, pid_t pid, const Options& options, const std::string& ip,
                    const Log& log) {
   if (options.self) {
@@ -85,13 +100,40 @@ int relay_and_reap(const TlsSetup& tls, Fd app, pid_t pid, const Options& option
       return 111;
     }
   }
-  RelayEnd end = relay(tls.ssl.get(), 0, 1, app.get(), std::chrono::seconds(tls.config.idle_seconds));
-  // A normal close is no event: tcpserver logs the end of every connection.
-  if (end.why == RelayEnd::Why::kIdle || end.why == RelayEnd::Why::kClientGone || end.why == RelayEnd::Why::kAppGone)
-    log.info("closed ip={} why={} reason={} to_app={} to_client={}", ip, why_text(end.why), log_safe(end.reason),
-             end.to_app, end.to_client);
-  (void)app.close();
+  relay_to_end(tls, std::move(app), ip, log);
   return wait_program(pid);
+}
+
+// After the program's request on `control`: the control files, the certificate and key, and
+// OpenSSL, then the handshake on fds 0/1 and the answer. A configuration that does not load
+// fails this STARTTLS like a failed handshake: the program gets N with the reason, and nothing
+// more reaches the client from tlsd. On success *app is our end of the program's new
+// connection; the control socket is closed either way.
+bool hand_over(TlsSetup& tls, Fd control, Fd* app, const std::string& ip, const Log& log) {
+  if (Status s = prepare_tls(tls); !s) {
+    log.warn("STARTTLS refused ip={} reason={}", ip, s.message());
+    (void)send_refused(control.get(), s.message());
+    return false;
+  }
+  auto params = accept_tls(tls.ssl.get(), 0, 1, Deadline::after_seconds(tls.config.handshake_seconds));
+  if (!params) {
+    log.info("handshake failed ip={} reason={}", ip, log_safe(params.error().message()));
+    (void)send_refused(control.get(), log_safe(params.error().message()));
+    return false;
+  }
+  log.info("handshake ok version={} cipher={} sni={} ip={}", params->version, params->cipher,
+           params->sni.empty() ? "-" : params->sni, ip);
+  auto pair = make_socket_pair();
+  Status sent = pair ? send_accepted(control.get(), pair->theirs.get(), params->version, params->cipher)
+                     : pair.error();
+  (void)control.close();
+  if (!sent) {
+    log.warn("STARTTLS handoff failed ip={}: {}", ip, sent.message());
+    return false;
+  }
+  (void)pair->theirs.close();  // the program holds the only other end now
+  *app = std::move(pair->ours);
+  return true;
 }
 
 int serve_implicit(const Options& options, const std::string& ip, const Log& log) {
@@ -160,36 +202,54 @@ int serve_on_request(const Options& options, const std::string& ip, const Log& l
     return wait_program(*pid);
   }
   // Only now the control files, the certificate and key (still with the starting privileges),
-  // and OpenSSL. A configuration that does not load fails this STARTTLS like a failed handshake:
-  // the program gets N with the reason, and nothing more reaches the client from tlsd.
+  // and OpenSSL.
   TlsSetup tls;
-  if (Status s = prepare_tls(tls); !s) {
-    log.warn("STARTTLS refused ip={} reason={}", ip, s.message());
-    (void)send_refused(control->ours.get(), s.message());
-    (void)control->ours.close();
-    return wait_program(*pid);
-  }
-  auto params = accept_tls(tls.ssl.get(), 0, 1, Deadline::after_seconds(tls.config.handshake_seconds));
-  if (!params) {
-    log.info("handshake failed ip={} reason={}", ip, log_safe(params.error().message()));
-    (void)send_refused(control->ours.get(), log_safe(params.error().message()));
-    (void)control->ours.close();
-    return wait_program(*pid);
-  }
-  log.info("handshake ok version={} cipher={} sni={} ip={}", params->version, params->cipher,
-           params->sni.empty() ? "-" : params->sni, ip);
-  auto app = make_socket_pair();
-  Status sent = app ? send_accepted(control->ours.get(), app->theirs.get(), params->version, params->cipher)
-                    : app.error();
-  (void)control->ours.close();
-  if (!sent) {
-    log.warn("STARTTLS handoff failed ip={}: {}", ip, sent.message());
-    return wait_program(*pid);
-  }
-  (void)app->theirs.close();  // the program holds the only other end now
-  return relay_and_reap(tls, std::move(app->ours), *pid, options, ip, log);
+  Fd app;
+  if (!hand_over(tls, std::move(control->ours), &app, ip, log)) return wait_program(*pid);
+  return relay_and_reap(tls, std::move(app), *pid, options, ip, log);
 }
 
+// Gives up what the file capability lent us for reading the keys: every capability, for good.
+Status drop_capabilities() {
+  CapSets none;
+  if (::syscall(SYS_capset, &none.header, none.data) != 0) return Status::from_errno("capset", errno);
+  CapSets now;
+  if (::syscall(SYS_capget, &now.header, now.data) != 0) return Status::from_errno("capget", errno);
+  for (const auto& d : now.data)
+    if (d.effective != 0 || d.permitted != 0 || d.inheritable != 0)
+      return Status::temporary("a capability is still held");
+  return Status::ok();
+}
+
+int serve_started(const std::string& ip, const Log& log) {
+  // Nobody of our uid (the program that started us) may read our memory: the key while we
+  // hold it, the session keys afterwards. A file capability makes us non-dumpable already.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct stat st;
+  if (::fstat(kStartedControlFd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    log.fatal("-s: fd {} is not the control socket", kStartedControlFd);
+    return 111;
+  }
+  Fd control(kStartedControlFd);
+  ::fcntl(control.get(), F_SETFD, FD_CLOEXEC);
+  auto request = wait_for_request(control.get(), -1);
+  if (!request || *request != Request::kStartTls) {
+    if (!request) log.warn("{}", request.error().message());
+    return request ? 0 : 111;
+  }
+  TlsSetup tls;
+  Fd app;
+  bool ok = hand_over(tls, std::move(control), &app, ip, log);
+  // The keys are read (the SNI ones during the handshake): no more reading of other users'
+  // files from here on, whatever happens next.
+  if (Status s = drop_capabilities(); !s) {
+    log.fatal("{}", s.message());
+    return 111;
+  }
+  if (!ok) return 1;
+  relay_to_end(tls, std::move(app), ip, log);
+  return 0;
+}
 }  // namespace
 
 int serve(const Options& options, const std::string& ip, const Log& log) {
@@ -197,6 +257,7 @@ int serve(const Options& options, const std::string& ip, const Log& log) {
   // STARTTLS) nor tlsd's records wait for the client's delayed ACK (Nagle's algorithm).
   for (int fd : {0, 1})
     if (Status s = set_no_delay(fd); !s) log.warn("fd {}: {}", fd, s.message());
+  if (options.started) return serve_started(ip, log);
   return options.implicit ? serve_implicit(options, ip, log) : serve_on_request(options, ip, log);
 }
 

@@ -22,10 +22,8 @@ struct ServeConfig {
   static Result<ServeConfig> load();
 };
 
-// Sets TCP_NODELAY on `fd` so that short writes (a reply, POP3's terminator after a body, a
-// TLS record) leave at once instead of waiting for the peer's delayed ACK. Ok, doing nothing,
-// when `fd` is not a TCP socket (a pipe, a unix socket: ENOTSOCK, EOPNOTSUPP, ENOPROTOOPT).
-Status set_no_delay(int fd);
+// `tlsd -s`: the control socket from the program that started us is on this fd.
+inline constexpr int kStartedControlFd = 3;
 
 // Serves the client on fds 0 (read) and 1 (write) and returns tlsd's exit status: the
 // program's, 111 when tlsd cannot start (no certificate, fork failed, ...), 1 when an

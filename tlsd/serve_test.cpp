@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
+
+#include "common/starttls.h"
 
 #include "common/test_util.h"
 #include "tlsd/handoff.h"
@@ -131,6 +134,106 @@ TEST_CASE("tlsd serve: implicit mode loads the certificate at start: broken, the
     CHECK(read_plain(pair.client.get()).empty());
     CHECK(exit_status(tlsd) == 111);
   }
+}
+
+namespace {
+
+// `tlsd -s` as smtpd starts it: the client's socket on 0 and 1, the control socket on fd 3.
+pid_t start_started_tlsd(const std::filesystem::path& dir, TestPair& pair, int control, int program_end) {
+  timeval limit{10, 0};
+  ::setsockopt(pair.client.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    (void)pair.client.close();
+    ::close(program_end);  // tlsd must see the program's EOF
+    if (::chdir(dir.c_str()) != 0 || ::dup2(pair.server.get(), 0) < 0 || ::dup2(pair.server.get(), 1) < 0 ||
+        ::dup2(control, kStartedControlFd) < 0)
+      ::_exit(99);
+    Options options;
+    options.started = true;
+    ::_exit(serve(options, "192.0.2.1", Log("tlsd")));
+  }
+  (void)pair.server.close();
+  return pid;
+}
+
+// The program's side of the answer: its text, and the fd attached (or an invalid Fd).
+std::string receive_answer(int control, Fd* passed) {
+  char bytes[600];
+  iovec iov{bytes, sizeof bytes};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  ssize_t n = ::recvmsg(control, &msg, MSG_CMSG_CLOEXEC);
+  if (n <= 0) return "";
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      *passed = Fd(fd);
+    }
+  }
+  return std::string(bytes, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+TEST_CASE("tlsd serve: -s handshakes on request, hands the connection over and relays until the program closes") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  TestPair pair;
+  auto control = make_socket_pair();
+  REQUIRE(control.has_value());
+  pid_t tlsd = start_started_tlsd(dir.path(), pair, control->theirs.get(), control->ours.get());
+  (void)control->theirs.close();
+  REQUIRE(write_all(control->ours.get(), std::string(1, kStartTlsRequest)).is_ok());
+  TestClient client(pair.client.get(), "mx.test");
+  REQUIRE(client.connect());
+  Fd app;
+  std::string answer = receive_answer(control->ours.get(), &app);
+  CHECK(answer.rfind("YTLSv1.3 ", 0) == 0);
+  REQUIRE(app.valid());
+  REQUIRE(write_all(app.get(), "250 hello\r\n").is_ok());
+  CHECK(client.read(11) == "250 hello\r\n");
+  (void)app.close();
+  int end = 0;
+  CHECK(client.read(1, &end).empty());
+  CHECK(end == SSL_ERROR_ZERO_RETURN);
+  CHECK(exit_status(tlsd) == 0);
+}
+
+TEST_CASE("tlsd serve: -s whose program closes without asking exits 0 and sends nothing") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  TestPair pair;
+  auto control = make_socket_pair();
+  REQUIRE(control.has_value());
+  pid_t tlsd = start_started_tlsd(dir.path(), pair, control->theirs.get(), control->ours.get());
+  (void)control->theirs.close();
+  (void)control->ours.close();
+  CHECK(exit_status(tlsd) == 0);
+  CHECK(read_plain(pair.client.get()).empty());
+}
+
+TEST_CASE("tlsd serve: -s with a key that does not load answers N and exits 1") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  dir.write("control/tls/key.pem", "not a key\n");
+  TestPair pair;
+  auto control = make_socket_pair();
+  REQUIRE(control.has_value());
+  pid_t tlsd = start_started_tlsd(dir.path(), pair, control->theirs.get(), control->ours.get());
+  (void)control->theirs.close();
+  REQUIRE(write_all(control->ours.get(), std::string(1, kStartTlsRequest)).is_ok());
+  Fd app;
+  std::string answer = receive_answer(control->ours.get(), &app);
+  CHECK(answer.rfind("N", 0) == 0);
+  CHECK_THAT(answer, Catch::Contains("control/tls/key.pem"));
+  CHECK_FALSE(app.valid());
+  CHECK(exit_status(tlsd) == 1);
 }
 
 TEST_CASE("tlsd serve: TCP_NODELAY is set on a TCP socket; a unix socket or a pipe is no error") {

@@ -156,6 +156,67 @@ class SmtpTlsTest(unittest.TestCase):
             wait_until(lambda: f"starttls discarded=6 bytes of pipelined input ip={OUTSIDE_IP}"
                        in self.inst.log("smtpd"), what="the discarded line")
 
+    def installation_processes(self):
+        """{pid: (comm, ppid)} of every process under this installation's runsvdir."""
+        procs = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            procs[int(entry)] = (comm, ppid)
+        mine, todo = {}, [self.inst.runsvdir.pid]
+        while todo:
+            parent = todo.pop()
+            for pid, (comm, ppid) in procs.items():
+                if ppid == parent and pid not in mine:
+                    mine[pid] = (comm, ppid)
+                    todo.append(pid)
+        return mine
+
+    def test_a_plaintext_session_has_no_tlsd_and_starttls_starts_one_without_privileges(self):
+        """Port 25 runs smtpd straight under tcpserver; tlsd exists only once STARTTLS is asked
+        for, as smtpd's child with smtpd's uid and no capability left (tlsd/README.md)."""
+        with socket.create_connection(("127.0.0.1", self.inst.port), timeout=20) as raw:
+            f = raw.makefile("rb", buffering=0)
+
+            def reply():
+                lines = []
+                while True:
+                    line = f.readline().decode()
+                    lines.append(line.rstrip("\r\n"))
+                    if len(line) < 4 or line[3] != "-":
+                        return lines
+            self.assertTrue(reply()[0].startswith("220 "))
+            raw.sendall(b"EHLO client.test\r\n")
+            self.assertIn("250-STARTTLS", reply())
+            procs = self.installation_processes()
+            smtpds = [pid for pid, (comm, _) in procs.items() if comm == "smtpd"]
+            self.assertEqual(len(smtpds), 1, procs)
+            self.assertEqual(procs[procs[smtpds[0]][1]][0], "tcpserver", "smtpd runs straight under tcpserver")
+            self.assertEqual([c for c, ppid in procs.values() if ppid == smtpds[0]], [], "and alone")
+            raw.sendall(b"STARTTLS\r\n")
+            self.assertEqual(reply(), ["220 2.0.0 Ready to start TLS"])
+            with self.ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"EHLO client.test\r\n")
+                self.assertTrue(tls.recv(4096).decode().startswith("250-mx.example.test"))
+                procs = self.installation_processes()
+                tlsds = [pid for pid, (comm, ppid) in procs.items() if comm == "tlsd" and ppid == smtpds[0]]
+                self.assertEqual(len(tlsds), 1, procs)
+                status = open(f"/proc/{tlsds[0]}/status").read()
+                smtpd_status = open(f"/proc/{smtpds[0]}/status").read()
+                uid_line = re.compile(r"^Uid:.*$", re.M)
+                self.assertEqual(uid_line.search(status).group(0), uid_line.search(smtpd_status).group(0))
+                if os.geteuid() == 0:
+                    self.assertNotRegex(status, r"Uid:\s+0\s")
+                self.assertRegex(status, r"CapPrm:\s+0+\n")  # the key-reading capability is gone
+                self.assertRegex(status, r"CapEff:\s+0+\n")
+                self.assertEqual(open(f"/proc/{tlsds[0]}/cmdline").read().split("\0")[:2], ["bin/tlsd", "-s"])
+
     # -- AUTH rules ----------------------------------------------------------------
 
     def test_auth_is_refused_without_tls(self):
