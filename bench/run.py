@@ -390,7 +390,7 @@ class Tikimail:
         return [self.runsvdir.pid]
 
     def queue_empty(self):
-        return all(not os.listdir("%s/queue/%s" % (self.prefix, d)) for d in ("todo", "mess", "tmp", "done"))
+        return all(not os.listdir("%s/queue/%s" % (self.prefix, d)) for d in ("todo", "tmp", "done"))
 
     def trace_pids(self):
         return [self.service_pid("smtpd"), self.service_pid("deliver")]

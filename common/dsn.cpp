@@ -134,7 +134,8 @@ void wrap(std::string& out, std::string_view first, std::string_view text, std::
   out += '\n';
 }
 
-// Reads the first `want` bytes of the file (fewer at its end) with pread from offset 0.
+// Reads exactly the first `want` bytes of the file with pread from offset 0; a file that ends
+// sooner is an error (the caller asks for no more than the original's length).
 Result<std::string> read_original(int fd, size_t want) {
   std::string buf;
   while (buf.size() < want) {
@@ -147,7 +148,8 @@ Result<std::string> read_original(int fd, size_t want) {
       return Status::from_errno("read original message", errno);
     }
     buf.resize(old + static_cast<size_t>(n));
-    if (n == 0) break;
+    if (n == 0)
+      return Status::temporary(fmt::format("read original message: it ends after {} of {} bytes", old, want));
   }
   return buf;
 }
@@ -184,9 +186,11 @@ struct Attachment {
   std::string content;    // LF lines, ends in "\n" unless empty
 };
 
-Result<Attachment> attachment(int fd, size_t max) {
-  // One byte past the cap tells "at most max" from "larger".
-  auto raw = read_original(fd, max == SIZE_MAX ? max : max + 1);
+Result<Attachment> attachment(int fd, uint64_t length, size_t max) {
+  // One byte past the cap tells "at most max" from "larger"; nothing past the original's end
+  // (in a queue entry file the envelope follows it).
+  uint64_t cap = max == SIZE_MAX ? max : uint64_t{max} + 1;
+  auto raw = read_original(fd, static_cast<size_t>(std::min(length, cap)));
   if (!raw) return raw.error();
   Attachment a;
   a.whole = raw->size() <= max;
@@ -423,9 +427,9 @@ std::string remote_mta_name(std::string_view host) {
   return std::string(host);
 }
 
-Result<std::string> compose_dsn(const DsnInput& in, int original_fd, time_t now) {
+Result<std::string> compose_dsn(const DsnInput& in, int original_fd, uint64_t original_bytes, time_t now) {
   if (in.rcpts.empty()) return Status::permanent("delivery status notification without recipients");
-  auto original = attachment(original_fd, in.max_original);
+  auto original = attachment(original_fd, original_bytes, in.max_original);
   if (!original) return original.error();
   bool failed = in.kind == DsnInput::Kind::kFailure;
   std::string mta = clean_domain(in.reporting_mta);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <ctime>
 #include <string>
 #include <string_view>
@@ -46,16 +47,18 @@ struct DsnInput {
 // CR, LF and other control bytes never reach a header or start a line, so no field and no
 // MIME boundary can be injected.
 //
-// The original is read from `original_fd` with pread from offset 0 (the fd's offset is not
-// used or moved), at most in.max_original + 1 bytes. An original of at most max_original
-// bytes is attached whole as message/rfc822 (Content-Transfer-Encoding 8bit when it has
-// 8-bit bytes, else 7bit); a larger one as text/rfc822-headers: its header section (up to
-// the first empty line, all of it when there is none), at most max_original bytes of it,
-// cut at a line end. CRLF and bare CR in the original become LF.
+// The original is the first `original_bytes` bytes of `original_fd` (a queue entry file:
+// what follows the message there is never read). It is read with pread from offset 0 (the
+// fd's offset is not used or moved), at most in.max_original + 1 bytes. An original of at
+// most max_original bytes is attached whole as message/rfc822 (Content-Transfer-Encoding
+// 8bit when it has 8-bit bytes, else 7bit); a larger one as text/rfc822-headers: its header
+// section (up to the first empty line, all of it when there is none), at most max_original
+// bytes of it, cut at a line end. CRLF and bare CR in the original become LF.
 //
-// Errors: temporary when the original cannot be read (the caller retries later rather than
-// sending a notice without it); permanent when `in.rcpts` is empty (a caller bug).
-Result<std::string> compose_dsn(const DsnInput& in, int original_fd, time_t now);
+// Errors: temporary when the original cannot be read or the file ends before
+// `original_bytes` (the caller retries later rather than sending a notice without it);
+// permanent when `in.rcpts` is empty (a caller bug).
+Result<std::string> compose_dsn(const DsnInput& in, int original_fd, uint64_t original_bytes, time_t now);
 
 // The parts of compose_dsn, for its tests.
 

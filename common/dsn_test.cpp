@@ -8,6 +8,7 @@
 
 #include "common/datetime.h"
 #include "common/fd.h"
+#include "common/queue_file.h"
 #include "common/test_util.h"
 
 using namespace tikimail;
@@ -20,20 +21,26 @@ constexpr time_t kArrival = 1789990000;
 const std::string kOriginal =
     "From: Bob <bob@example.test>\nTo: alice@example.net\nSubject: hello\n\nHi Alice.\n";
 
-// An original message in a real file, opened read-only.
+const std::string kEntryEnvelope = std::string("Fenvelope@leak.test\0Tnever@leak.test\0\0", 38);
+
+// An original message in a real queue entry file (common/queue_file.h), opened read-only:
+// its envelope and trailer follow the message, so every notice below also shows that
+// nothing past the message's length is read.
 class Original {
  public:
-  explicit Original(const std::string& content) {
-    dir_.write("mess", content);
-    auto fd = open_file((dir_.path() / "mess").string(), O_RDONLY);
+  explicit Original(const std::string& content) : size_(content.size()) {
+    dir_.write("entry", queue_file_contents(content, kEntryEnvelope));
+    auto fd = open_file((dir_.path() / "entry").string(), O_RDONLY);
     REQUIRE(fd);
     fd_ = std::move(*fd);
   }
   int fd() const { return fd_.get(); }
+  uint64_t size() const { return size_; }
 
  private:
   TempDir dir_;
   Fd fd_;
+  uint64_t size_;
 };
 
 DsnRecipient remote_rcpt() {
@@ -68,8 +75,10 @@ DsnInput failure(std::vector<DsnRecipient> rcpts) {
 
 std::string compose(const DsnInput& in, const std::string& original = kOriginal) {
   Original file(original);
-  auto notice = compose_dsn(in, file.fd(), kNow);
+  auto notice = compose_dsn(in, file.fd(), file.size(), kNow);
   REQUIRE(notice);
+  CHECK(notice->find("leak.test") == std::string::npos);  // the envelope after the message
+  CHECK(notice->find("TQ1") == std::string::npos);        // the trailer
   return *notice;
 }
 
@@ -382,11 +391,32 @@ TEST_CASE("bounce: a header section longer than max_original is cut after a whol
 TEST_CASE("bounce: the original is read from offset 0 and the fd's offset stays", "[bounce]") {
   Original file(kOriginal);
   REQUIRE(::lseek(file.fd(), 7, SEEK_SET) == 7);
-  auto notice = compose_dsn(failure({local_rcpt()}), file.fd(), kNow);
+  auto notice = compose_dsn(failure({local_rcpt()}), file.fd(), file.size(), kNow);
   REQUIRE(notice);
   Notice n(*notice);
   CHECK(n.parts[2].body == kOriginal);
   CHECK(::lseek(file.fd(), 0, SEEK_CUR) == 7);
+}
+
+TEST_CASE("bounce: the original stops at its length: no envelope or trailer is attached", "[bounce]") {
+  // Without a final newline, empty, and ending in bytes that look like a trailer: each is
+  // attached byte for byte (a last line gets its LF), and nothing of what follows it.
+  const std::string like_trailer = "Subject: t\n\nbody" + queue_file_trailer(9);
+  for (const std::string& original : {std::string("Subject: x\n\nno newline"), std::string(), like_trailer}) {
+    Original file(original);
+    auto notice = compose_dsn(failure({local_rcpt()}), file.fd(), file.size(), kNow);
+    REQUIRE(notice);
+    Notice n(*notice);
+    std::string expected = original.empty() || original.ends_with('\n') ? original : original + "\n";
+    CHECK(n.parts[2].body == expected);
+    CHECK(notice->find("leak.test") == std::string::npos);
+  }
+  // A length past the file's end (the file changed under us) is an error, not a short notice.
+  Original file(kOriginal);
+  auto cut = compose_dsn(failure({local_rcpt()}), file.fd(), file.size() + kEntryEnvelope.size() + 21, kNow);
+  REQUIRE_FALSE(cut);
+  CHECK(cut.error().temporary_failure());
+  CHECK(cut.error().message().find("it ends after") != std::string::npos);
 }
 
 TEST_CASE("bounce: CRLF and bare CR in the original become LF; a last line gets its LF",
@@ -538,21 +568,21 @@ TEST_CASE("bounce: long fields fold at spaces within 78 and unfold to the text",
 
 TEST_CASE("bounce: an unreadable original is a temporary error, not a notice without it",
           "[bounce]") {
-  auto closed = compose_dsn(failure({local_rcpt()}), -1, kNow);
+  auto closed = compose_dsn(failure({local_rcpt()}), -1, 10, kNow);
   REQUIRE_FALSE(closed);
   CHECK(closed.error().temporary_failure());
 
   TempDir dir;
   auto directory = open_file(dir.path().string(), O_RDONLY | O_DIRECTORY);
   REQUIRE(directory);
-  auto eisdir = compose_dsn(failure({local_rcpt()}), directory->get(), kNow);
+  auto eisdir = compose_dsn(failure({local_rcpt()}), directory->get(), 10, kNow);
   REQUIRE_FALSE(eisdir);
   CHECK(eisdir.error().temporary_failure());
 }
 
 TEST_CASE("bounce: a notice without recipients is refused", "[bounce]") {
   Original file(kOriginal);
-  auto notice = compose_dsn(failure({}), file.fd(), kNow);
+  auto notice = compose_dsn(failure({}), file.fd(), file.size(), kNow);
   REQUIRE_FALSE(notice);
   CHECK(notice.error().permanent_failure());
 }

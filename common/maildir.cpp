@@ -5,6 +5,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/fd.h"
@@ -16,22 +17,25 @@ namespace {
 constexpr size_t kCopyBuffer = 64 * 1024;
 constexpr int kNameAttempts = 3;  // an O_EXCL clash means a clock went back; try new names
 
-// Copies the whole of `from` (pread from offset 0) to `to`, counting it into `size`.
-Status copy_message(int from, int to, CrlfSize& size) {
+// Copies the first `bytes` bytes of `from` (pread from offset 0) to `to`, counting them into
+// `size`. What follows them in the file (a queue entry's envelope) is never read.
+Status copy_message(int from, uint64_t bytes, int to, CrlfSize& size) {
   std::string buf(kCopyBuffer, '\0');
   uint64_t offset = 0;
-  for (;;) {
-    ssize_t n = ::pread(from, buf.data(), buf.size(), static_cast<off_t>(offset));
+  while (offset < bytes) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), bytes - offset));
+    ssize_t n = ::pread(from, buf.data(), want, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::from_errno("read message", errno);
     }
-    if (n == 0) return Status::ok();
+    if (n == 0) return Status::temporary(fmt::format("read message: it ends after {} of {} bytes", offset, bytes));
     std::string_view chunk(buf.data(), static_cast<size_t>(n));
     if (Status s = write_all(to, chunk); !s) return s;
     size.feed(chunk);
     offset += static_cast<uint64_t>(n);
   }
+  return Status::ok();
 }
 
 // The decimal number after `key` in `base` (",S=" or ",W="), up to the next ',' or the end.
@@ -102,7 +106,7 @@ std::string MaildirWriter::unique_name() {
 }
 
 Result<MaildirFile> MaildirWriter::deliver(const std::string& maildir, std::string_view header,
-                                           int message_fd) {
+                                           int message_fd, uint64_t message_bytes) {
   MaildirFile file;
   std::string unique;
   std::string tmp_path;
@@ -122,7 +126,7 @@ Result<MaildirFile> MaildirWriter::deliver(const std::string& maildir, std::stri
   CrlfSize size;
   Status s = write_all(fd.get(), header);
   size.feed(header);
-  if (s) s = copy_message(message_fd, fd.get(), size);
+  if (s) s = copy_message(message_fd, message_bytes, fd.get(), size);
   file.bytes = size.bytes();
   file.octets = size.octets();
   // The name in new/ carries the sizes (Maildir++ S=, Dovecot W=) so that POP3 answers

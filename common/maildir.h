@@ -58,16 +58,18 @@ class MaildirWriter {
   // `host` is the raw host name (gethostname(2) when empty); it is made safe here.
   explicit MaildirWriter(std::string_view host = {});
 
-  // Delivers `header` followed by the whole of `message_fd` into `maildir` (the folder that
-  // holds tmp/, new/ and cur/). The message fd must be a regular file; it is read with
-  // pread(2) from offset 0 to its end, so one open fd serves any number of deliveries and
-  // its file offset is not used.
+  // Delivers `header` followed by the first `message_bytes` bytes of `message_fd` into
+  // `maildir` (the folder that holds tmp/, new/ and cur/). The message fd must be a regular
+  // file (a queue entry file: what follows the message there is never copied); it is read
+  // with pread(2) from offset 0, so one open fd serves any number of deliveries and its file
+  // offset is not used. A file that ends before `message_bytes` is a failure.
   // The file is written as tmp/<unique> and renamed to new/<unique>,S=<bytes>,W=<octets>
   // (the sizes are counted while copying, so they are known only after the write).
   // Returns the name in new/ and the byte counts once the file and its name are on disk.
   // Every failure is temporary (a missing Maildir, ENOSPC, EDQUOT: the mailbox can come
   // back or get room) and leaves nothing behind in tmp/ or new/.
-  Result<MaildirFile> deliver(const std::string& maildir, std::string_view header, int message_fd);
+  Result<MaildirFile> deliver(const std::string& maildir, std::string_view header, int message_fd,
+                              uint64_t message_bytes);
 
   // The next unique name: "<seconds>.M<usec>P<pid>Q<counter>.<host>".
   std::string unique_name();

@@ -10,6 +10,7 @@
 #include "common/test_util.h"
 
 using namespace tikimail;
+using namespace std::string_literals;
 using tikimail::testing::TempDir;
 
 namespace {
@@ -38,7 +39,7 @@ TEST_CASE("maildir: the message appears in new/ with the exact bytes, nothing st
 
   MaildirWriter writer("mx.example.test");
   std::string header = "Return-Path: <a@x.test>\nDelivered-To: b@y.test\n";
-  auto file = writer.deliver((dir.path() / "Maildir").string(), header, mess->get());
+  auto file = writer.deliver((dir.path() / "Maildir").string(), header, mess->get(), message.size());
   REQUIRE(file);
   CHECK(file->bytes == header.size() + message.size());
   CHECK(names_in(dir.path() / "Maildir/new") == std::vector<std::string>{file->name});
@@ -59,8 +60,8 @@ TEST_CASE("maildir: one open message serves several deliveries") {
   auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
   REQUIRE(mess);
   MaildirWriter writer("mx");
-  auto first = writer.deliver((dir.path() / "a/Maildir").string(), "H: 1\n", mess->get());
-  auto second = writer.deliver((dir.path() / "b/Maildir").string(), "H: 2\n", mess->get());
+  auto first = writer.deliver((dir.path() / "a/Maildir").string(), "H: 1\n", mess->get(), 5);
+  auto second = writer.deliver((dir.path() / "b/Maildir").string(), "H: 2\n", mess->get(), 5);
   REQUIRE(first);
   REQUIRE(second);
   CHECK(first->name != second->name);
@@ -74,7 +75,7 @@ TEST_CASE("maildir: a missing Maildir is a temporary failure that leaves nothing
   auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
   REQUIRE(mess);
   MaildirWriter writer("mx");
-  auto file = writer.deliver((dir.path() / "nobody/Maildir").string(), "H: 1\n", mess->get());
+  auto file = writer.deliver((dir.path() / "nobody/Maildir").string(), "H: 1\n", mess->get(), 5);
   REQUIRE_FALSE(file);
   CHECK(file.error().temporary_failure());
   CHECK_FALSE(std::filesystem::exists(dir.path() / "nobody"));
@@ -88,10 +89,45 @@ TEST_CASE("maildir: a failure after tmp/ was written removes the tmp file") {
   auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
   REQUIRE(mess);
   MaildirWriter writer("mx");
-  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\n", mess->get());
+  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\n", mess->get(), 5);
   REQUIRE_FALSE(file);
   CHECK(file.error().temporary_failure());
   CHECK(names_in(dir.path() / "Maildir/tmp").empty());
+}
+
+TEST_CASE("maildir: only the first message_bytes of the file are copied, and the sizes count only them") {
+  TempDir dir;
+  make_maildir(dir, "Maildir");
+  // A queue entry file: the message (no final newline), then what must never be delivered.
+  const std::string message = "Subject: cut\n\nlast line without LF";
+  dir.write("entry", message + "Fs@x.test\0Tb@y.test\0\0"s + "\nTQ10000000000000022");
+  auto entry = open_file((dir.path() / "entry").string(), O_RDONLY);
+  REQUIRE(entry);
+  MaildirWriter writer("mx");
+  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\n", entry->get(), message.size());
+  REQUIRE(file);
+  CHECK(dir.read("Maildir/new/" + file->name) == "H: 1\n" + message);
+  CHECK(file->bytes == 5 + message.size());
+  CHECK(file->octets == 5 + message.size() + 3 + 2);  // three bare LFs, then the added CRLF
+
+  auto empty = writer.deliver((dir.path() / "Maildir").string(), "H: 2\n", entry->get(), 0);
+  REQUIRE(empty);
+  CHECK(dir.read("Maildir/new/" + empty->name) == "H: 2\n");
+}
+
+TEST_CASE("maildir: a file shorter than message_bytes is a temporary failure that leaves nothing") {
+  TempDir dir;
+  make_maildir(dir, "Maildir");
+  dir.write("mess", "body\n");
+  auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
+  REQUIRE(mess);
+  MaildirWriter writer("mx");
+  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\n", mess->get(), 6);
+  REQUIRE_FALSE(file);
+  CHECK(file.error().temporary_failure());
+  CHECK(file.error().message() == "read message: it ends after 5 of 6 bytes");
+  CHECK(names_in(dir.path() / "Maildir/tmp").empty());
+  CHECK(names_in(dir.path() / "Maildir/new").empty());
 }
 
 TEST_CASE("maildir: unique names follow the standard shape with a safe host part") {
@@ -115,7 +151,7 @@ TEST_CASE("maildir: the name in new/ states the file size (S=) and the POP3 size
   auto mess = open_file((dir.path() / "mess").string(), O_RDONLY);
   REQUIRE(mess);
   MaildirWriter writer("mx");
-  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\nH: 2\n", mess->get());
+  auto file = writer.deliver((dir.path() / "Maildir").string(), "H: 1\nH: 2\n", mess->get(), 11);
   REQUIRE(file);
   uint64_t bytes = 10 + 11;
   uint64_t octets = bytes + 3 + 2;  // three bare LFs, and the CRLF ending the last line

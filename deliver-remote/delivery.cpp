@@ -3,6 +3,9 @@
 
 #include <unistd.h>
 
+#include <charconv>
+#include <span>
+
 #include "common/address.h"
 #include "common/control.h"
 
@@ -76,11 +79,21 @@ std::optional<std::string> smtp_path(std::string_view text, bool allow_null) {
   return path;
 }
 
-Result<Job> parse_job(const std::vector<std::string>& args) {
-  if (args.size() < 3) return Status::permanent("usage: deliver-remote domain sender rcpt...");
+Result<Job> parse_job(const std::vector<std::string>& argv) {
+  constexpr std::string_view kUsage = "usage: deliver-remote -l bytes domain sender rcpt...";
+  // -l first: fd 0 is the queue entry file, and only its first `bytes` are the message.
+  if (argv.size() < 2 || argv[0] != "-l") return Status::permanent(std::string(kUsage));
+  uint64_t bytes = 0;
+  const std::string& number = argv[1];
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), bytes);
+  if (number.empty() || ec != std::errc() || end != number.data() + number.size())
+    return Status::permanent(fmt::format("-l {}: not a byte count; {}", printable(number, 30), kUsage));
+  std::span<const std::string> args(argv.begin() + 2, argv.end());
+  if (args.size() < 3) return Status::permanent(std::string(kUsage));
   if (args.size() - 2 > kMaxRemoteRcpts)
     return Status::permanent(fmt::format("more than {} recipients", kMaxRemoteRcpts));
   Job job;
+  job.message_bytes = bytes;
   const size_t n = args.size() - 2;
   job.decided.assign(n, std::nullopt);
   const std::string& domain = args[0];
@@ -127,9 +140,9 @@ std::vector<RemoteResult> merge_results(const Job& job, std::vector<RemoteResult
 // deliver_job for job.envelope.rcpts: one result for each, in order.
 Result<std::vector<RemoteResult>> deliver_sendable(const Job& job, const RemoteConfig& config, const Log& log) {
   const size_t n = job.envelope.rcpts.size();
-  auto info = scan_message(job.message_fd);
+  auto info = scan_message(job.message_fd, job.message_bytes);
   if (!info) return info.error();
-  MessageSource message{job.message_fd, *info};
+  MessageSource message{job.message_fd, job.message_bytes, *info};
 
   Plan plan = plan_delivery(job.domain, config.routes);
   if (plan.targets.empty()) return std::vector<RemoteResult>(n, plan.failure);

@@ -2,6 +2,7 @@
 // walk over the addresses of a domain until one host gives a final answer for every recipient.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,7 @@ struct Job {
   std::vector<std::optional<RemoteResult>> decided;
   std::string msgid = "-";
   int message_fd = 0;
+  uint64_t message_bytes = 0;  // -l: the message is the first message_bytes of message_fd
 };
 
 // An envelope address as stored ("user@example.test", unquoted) in SMTP form with the local
@@ -50,15 +52,17 @@ struct Job {
 // allow_null. nullopt when it is not an address or breaks a length limit.
 std::optional<std::string> smtp_path(std::string_view envelope_address, bool allow_null);
 
-// "<domain> <sender> <rcpt>..." (argv without the program name). An error only for a wrong
-// count of arguments (usage). A recipient that cannot be sent (not an address, 8-bit, too long)
+// "-l <bytes> <domain> <sender> <rcpt>..." (argv without the program name). An error only for
+// a missing or malformed `-l <bytes>` (decimal digits) or a wrong count of arguments (usage).
+// A recipient that cannot be sent (not an address, 8-bit, too long)
 // is decided as D 5.1.3, every recipient as D 5.1.7 when the sender cannot be sent and as
 // D 5.1.2 when the domain is not a domain name or an address literal: none of these can get
 // better with time, and one bad address must not hold back the others of its call.
 Result<Job> parse_job(const std::vector<std::string>& args);
 
-// Delivers the message on job.message_fd to every recipient: one result per recipient, in
-// order. An error only when nothing could be decided (the message cannot be read).
+// Delivers the message (the first job.message_bytes of job.message_fd) to every recipient: one
+// result per recipient, in order. An error only when nothing could be decided (the message
+// cannot be read, or the file ends before job.message_bytes).
 Result<std::vector<RemoteResult>> deliver_job(const Job& job, const RemoteConfig& config, const Log& log);
 
 }  // namespace tikimail

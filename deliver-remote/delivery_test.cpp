@@ -27,25 +27,40 @@ TEST_CASE("deliver-remote: envelope addresses in SMTP form", "[deliver-remote]")
 }
 
 TEST_CASE("deliver-remote: arguments", "[deliver-remote]") {
-  auto job = parse_job({"example.net", "", "a@example.net", "b@example.net"});
+  auto job = parse_job({"-l", "1834", "example.net", "", "a@example.net", "b@example.net"});
   REQUIRE(job);
+  CHECK(job->message_bytes == 1834);
   CHECK(job->domain == "example.net");
   CHECK(job->envelope.sender == "<>");
   CHECK(job->envelope.rcpts == std::vector<std::string>{"<a@example.net>", "<b@example.net>"});
-  CHECK(parse_job({"[192.0.2.1]", "s@x.test", "a@[192.0.2.1]"}));
+  CHECK(parse_job({"-l", "0", "[192.0.2.1]", "s@x.test", "a@[192.0.2.1]"}));
+  CHECK(parse_job({"-l", "18446744073709551615", "x.test", "s@x.test", "a@x.test"})->message_bytes == UINT64_MAX);
 
-  CHECK_FALSE(parse_job({"example.net", "s@x.test"}));             // no recipient
-  std::vector<std::string> many = {"example.net", ""};
+  CHECK_FALSE(parse_job({"-l", "10", "example.net", "s@x.test"}));             // no recipient
+  std::vector<std::string> many = {"-l", "10", "example.net", ""};
   for (int i = 0; i < 101; ++i) many.push_back("a@example.net");
   CHECK_FALSE(parse_job(many));
   many.pop_back();
   CHECK(parse_job(many));
 }
 
+TEST_CASE("deliver-remote: without -l and a plain byte count it is a usage error", "[deliver-remote]") {
+  // Reading fd 0 to its end would send the queue entry's envelope and trailer.
+  CHECK_FALSE(parse_job({"example.net", "s@x.test", "a@example.net"}));
+  CHECK_FALSE(parse_job({"example.net", "-l", "10", "s@x.test", "a@example.net"}));
+  for (const char* bad : {"", "-1", "+5", "1e3", "0x10", "12 ", " 12", "18446744073709551616", "ten"}) {
+    auto job = parse_job({"-l", bad, "example.net", "s@x.test", "a@example.net"});
+    REQUIRE_FALSE(job);
+    CHECK(job.error().permanent_failure());
+  }
+  CHECK_FALSE(parse_job({"-l"}));
+  CHECK(parse_job({"-l", "x"}).error().message().starts_with("-l x: not a byte count"));
+}
+
 TEST_CASE("deliver-remote: an address SMTP cannot carry fails alone, for good", "[deliver-remote]") {
   // One bad recipient must not hold back the others of its call (it used to end the run with
   // exit 100, which deliver retries for every recipient of the call until the queue lifetime).
-  auto job = parse_job({"example.net", "s@x.test", "a@example.net", std::string(65, 'l') + "@example.net",
+  auto job = parse_job({"-l", "10", "example.net", "s@x.test", "a@example.net", std::string(65, 'l') + "@example.net",
                         "\xc3\xa9@example.net", "b@example.net"});
   REQUIRE(job);
   CHECK(job->envelope.rcpts == std::vector<std::string>{"<a@example.net>", "<b@example.net>"});
@@ -57,13 +72,13 @@ TEST_CASE("deliver-remote: an address SMTP cannot carry fails alone, for good", 
   CHECK(encode_result(*job->decided[2]) == "D 5.1.3 - l cannot send to <??@example.net>: not an address SMTP can carry\n");
   CHECK_FALSE(job->decided[3]);
 
-  auto bad_sender = parse_job({"example.net", "bad", "a@example.net", "b@example.net"});
+  auto bad_sender = parse_job({"-l", "10", "example.net", "bad", "a@example.net", "b@example.net"});
   REQUIRE(bad_sender);
   CHECK(bad_sender->envelope.rcpts.empty());
   for (const auto& d : bad_sender->decided) CHECK(encode_result(*d).starts_with("D 5.1.7 - l cannot send from <bad>"));
 
   for (const char* domain : {"Example.net", "exa mple.net", "[nope]"}) {
-    auto bad_domain = parse_job({domain, "s@x.test", "a@x.test"});
+    auto bad_domain = parse_job({"-l", "10", domain, "s@x.test", "a@x.test"});
     REQUIRE(bad_domain);
     CHECK(bad_domain->envelope.rcpts.empty());
     CHECK(encode_result(*bad_domain->decided.at(0)).starts_with("D 5.1.2 - l cannot send to the domain "));
@@ -134,11 +149,12 @@ struct Prefix {
     auto config = RemoteConfig::load(&warnings);
     REQUIRE(config);
     TestMessage message(dir, "Subject: whole run\n\nbody\n");
-    std::vector<std::string> args = {"remote.test", "sender@here.test"};
+    std::vector<std::string> args = {"-l", std::to_string(message.bytes), "remote.test", "sender@here.test"};
     args.insert(args.end(), rcpts.begin(), rcpts.end());
     auto job = parse_job(args);
     REQUIRE(job);
     job->message_fd = message.fd.get();
+    CHECK(job->message_bytes == message.bytes);
     std::thread thread = listener.serve(servers);
     auto results = deliver_job(*job, *config, Log("deliver-remote-test"));
     thread.join();
@@ -148,6 +164,24 @@ struct Prefix {
 };
 
 }  // namespace
+
+TEST_CASE("deliver-remote: a message file shorter than -l says is an error before any connection",
+          "[deliver-remote]") {
+  Prefix prefix;  // nothing is served: a run that connected would end with results, not an error
+  ScopedChdir cd(prefix.dir.path());
+  std::vector<std::string> warnings;
+  auto config = RemoteConfig::load(&warnings);
+  REQUIRE(config);
+  TestMessage message(prefix.dir, "Subject: x\n\nbody\n");
+  const uint64_t file_size = message.bytes + kEntryEnvelope.size() + kQueueFileTrailer;
+  auto job = parse_job({"-l", std::to_string(file_size + 1), "remote.test", "s@here.test", "a@remote.test"});
+  REQUIRE(job);
+  job->message_fd = message.fd.get();
+  auto results = deliver_job(*job, *config, Log("deliver-remote-test"));
+  REQUIRE_FALSE(results);
+  CHECK(results.error().temporary_failure());
+  CHECK(results.error().message().find("ends after") != std::string::npos);
+}
 
 TEST_CASE("deliver-remote: a whole run through a route", "[deliver-remote]") {
   Prefix prefix;

@@ -1,8 +1,10 @@
-// deliver-remote/message.cpp: CRLF conversion, dot-stuffing and the measuring first pass.
+// deliver-remote/message.cpp: CRLF conversion, dot-stuffing, the measuring first pass, and
+// the block reads that stop at the message's length.
 #include "deliver-remote/message.h"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace tikimail {
@@ -58,24 +60,37 @@ void DataEncoder::finish(std::string* out) {
   out->append(".\r\n");
 }
 
-Result<MessageInfo> scan_message(int fd) {
-  if (::lseek(fd, 0, SEEK_SET) < 0) return Status::from_errno("lseek message", errno);
-  DataEncoder encoder;
-  std::string block(kMessageBlock, '\0');
-  std::string scratch;
+Result<size_t> read_message_block(int fd, uint64_t bytes, uint64_t offset, std::string* block) {
+  block->resize(kMessageBlock);
+  size_t want = static_cast<size_t>(std::min<uint64_t>(kMessageBlock, bytes - std::min(bytes, offset)));
+  if (want == 0) return size_t{0};
   for (;;) {
-    ssize_t n = ::read(fd, block.data(), block.size());
+    ssize_t n = ::pread(fd, block->data(), want, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::from_errno("read message", errno);
     }
-    if (n == 0) break;
+    // The entry file holds more than the message, so EOF here means it is not what deliver
+    // said: never send part of a message as if it were the whole.
+    if (n == 0) return Status::temporary(fmt::format("read message: it ends after {} of {} bytes", offset, bytes));
+    return static_cast<size_t>(n);
+  }
+}
+
+Result<MessageInfo> scan_message(int fd, uint64_t bytes) {
+  DataEncoder encoder;
+  std::string block;
+  std::string scratch;
+  for (uint64_t offset = 0;;) {
+    auto n = read_message_block(fd, bytes, offset, &block);
+    if (!n) return n.error();
+    if (*n == 0) break;
     scratch.clear();
-    encoder.feed(std::string_view(block.data(), static_cast<size_t>(n)), &scratch);
+    encoder.feed(std::string_view(block.data(), *n), &scratch);
+    offset += *n;
   }
   scratch.clear();
   encoder.finish(&scratch);
-  if (::lseek(fd, 0, SEEK_SET) < 0) return Status::from_errno("lseek message", errno);
   return MessageInfo{encoder.size(), encoder.eight_bit()};
 }
 

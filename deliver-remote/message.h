@@ -1,6 +1,6 @@
-// deliver-remote/message.h: the queued message (LF line ends, on fd 0) in the form SMTP DATA
-// wants: CRLF line ends, dot-stuffed, ending in ".\r\n". The message is streamed in blocks,
-// never held whole in memory.
+// deliver-remote/message.h: the queued message (the first `-l` bytes of fd 0, LF line ends) in
+// the form SMTP DATA wants: CRLF line ends, dot-stuffed, ending in ".\r\n". The message is
+// streamed in blocks, never held whole in memory, and never read past its length.
 #pragma once
 
 #include <cstddef>
@@ -50,7 +50,14 @@ struct MessageInfo {
 // Blocks of this size are read from the message and written to the peer.
 inline constexpr size_t kMessageBlock = 65536;
 
-// Reads `fd` (a regular file) once to measure it, then seeks back to its start.
-Result<MessageInfo> scan_message(int fd);
+// Reads the first `bytes` bytes of `fd` (a regular file: the queue entry, whose envelope and
+// trailer follow the message) once, with pread from offset 0, to measure them; nothing past
+// them is read, and the fd's offset is not used. A file that ends sooner is a temporary error.
+Result<MessageInfo> scan_message(int fd, uint64_t bytes);
+
+// Reads the next block of the message: at most kMessageBlock bytes at `offset`, never past
+// `bytes`. Returns the count (0 only at `bytes`); a read error, or the file ending before
+// `bytes`, is a temporary error. Both passes over the message read through this.
+Result<size_t> read_message_block(int fd, uint64_t bytes, uint64_t offset, std::string* block);
 
 }  // namespace tikimail

@@ -72,22 +72,47 @@ TEST_CASE("deliver-remote: no line on the wire is longer than 998 octets", "[del
   CHECK(size == out.size() - 3 - 1);  // without ".\r\n" and the stuffed dot
 }
 
-TEST_CASE("deliver-remote: the first pass measures and seeks back", "[deliver-remote]") {
+TEST_CASE("deliver-remote: the first pass measures the message's bytes only, whatever the fd's offset",
+          "[deliver-remote]") {
   TempDir dir;
   std::string big;
   for (int i = 0; i < 20000; ++i) big += ".line of text\n";  // several blocks
-  dir.write("m", big + "caf\xc3\xa9\n");
+  const std::string message = big + "caf\xc3\xa9\n";
+  dir.write("m", message + "8-bit \xff and lines\n\n\n after the message");
   Fd fd(::open((dir.path() / "m").c_str(), O_RDONLY | O_CLOEXEC));
-  auto info = scan_message(fd.get());
+  REQUIRE(::lseek(fd.get(), 5, SEEK_SET) == 5);
+  auto info = scan_message(fd.get(), message.size());
   REQUIRE(info);
   CHECK(info->crlf_size == 20000 * 15 + 7);
   CHECK(info->eight_bit);
-  CHECK(::lseek(fd.get(), 0, SEEK_CUR) == 0);
+  CHECK(::lseek(fd.get(), 0, SEEK_CUR) == 5);
 
-  dir.write("plain", "ascii only\n");
+  dir.write("plain", "ascii only\n\xff\xff after it");
   Fd plain(::open((dir.path() / "plain").c_str(), O_RDONLY | O_CLOEXEC));
-  auto p = scan_message(plain.get());
+  auto p = scan_message(plain.get(), 11);
   REQUIRE(p);
   CHECK_FALSE(p->eight_bit);
   CHECK(p->crlf_size == 12);
+  auto none = scan_message(plain.get(), 0);
+  REQUIRE(none);
+  CHECK(none->crlf_size == 0);
+}
+
+TEST_CASE("deliver-remote: a file shorter than the stated length is a temporary error", "[deliver-remote]") {
+  TempDir dir;
+  dir.write("m", "short\n");
+  Fd fd(::open((dir.path() / "m").c_str(), O_RDONLY | O_CLOEXEC));
+  auto info = scan_message(fd.get(), 7);
+  REQUIRE_FALSE(info);
+  CHECK(info.error().temporary_failure());
+  CHECK(info.error().message() == "read message: it ends after 6 of 7 bytes");
+  std::string block;
+  auto n = read_message_block(fd.get(), 100000, 0, &block);
+  REQUIRE(n);
+  CHECK(*n == 6);
+  CHECK_FALSE(read_message_block(fd.get(), 100000, 6, &block));
+  auto end = read_message_block(fd.get(), 6, 6, &block);
+  REQUIRE(end);
+  CHECK(*end == 0);
+  CHECK_FALSE(scan_message(-1, 1));
 }

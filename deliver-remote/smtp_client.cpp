@@ -460,13 +460,8 @@ HostOutcome Session::data() {
 }
 
 Session::SendError Session::send_message(std::string* why) {
-  const int fd = message_.fd;
-  if (::lseek(fd, 0, SEEK_SET) < 0) {
-    *why = std::strerror(errno);
-    return SendError::kRead;
-  }
   DataEncoder encoder;
-  std::string block(kMessageBlock, '\0');
+  std::string block;
   std::string out;
   out.reserve(3 * kMessageBlock);
   auto flush = [&]() {
@@ -475,15 +470,17 @@ Session::SendError Session::send_message(std::string* why) {
     send_message_code_ = code;
     return code == IoCode::kOk;
   };
-  for (;;) {
-    ssize_t n = ::read(fd, block.data(), block.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *why = std::strerror(errno);
+  // Exactly message_.bytes, as the first pass measured: what follows in the file (the queue
+  // entry's envelope and trailer) never reaches the peer.
+  for (uint64_t offset = 0;;) {
+    auto n = read_message_block(message_.fd, message_.bytes, offset, &block);
+    if (!n) {
+      *why = n.error().message();
       return SendError::kRead;
     }
-    if (n == 0) break;
-    encoder.feed(std::string_view(block.data(), static_cast<size_t>(n)), &out);
+    if (*n == 0) break;
+    encoder.feed(std::string_view(block.data(), *n), &out);
+    offset += *n;
     if (out.size() >= kMessageBlock && !flush()) return SendError::kWrite;
   }
   encoder.finish(&out);

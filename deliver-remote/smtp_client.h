@@ -89,9 +89,11 @@ struct SmtpEnvelope {
   std::vector<std::string> rcpts;
 };
 
-// The queued message: a seekable fd (read from its start for each try) and its first pass.
+// The queued message: the first `bytes` bytes of a regular file (read with pread from its
+// start for each try, never past `bytes`) and its first pass.
 struct MessageSource {
   int fd = -1;
+  uint64_t bytes = 0;
   MessageInfo info;
 };
 

@@ -1,7 +1,9 @@
 // deliver-remote/smtp_client_test.cpp: the SMTP client against a scripted server on a socketpair.
 #include "deliver-remote/smtp_client.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <optional>
 
 #include "deliver-remote/test_server.h"
 
@@ -18,11 +20,13 @@ struct Run {
   HostOutcome outcome;
 };
 
-// Runs one session of `rcpts` against `server` with the message `content`.
+// Runs one session of `rcpts` against `server` with the message `content`. `stated_bytes`,
+// when given, replaces the message length the session is told (the first pass is the real one).
 HostOutcome run_session(FakeSmtp& server, const std::string& content, std::vector<std::string> rcpts,
-                        SessionConfig config = {}) {
+                        SessionConfig config = {}, std::optional<uint64_t> stated_bytes = std::nullopt) {
   TempDir dir;
   TestMessage message(dir, content);
+  if (stated_bytes) message.bytes = *stated_bytes;
   SmtpPair pair;
   std::thread thread([&] { server.serve(pair.server.get()); });
   Connection conn(std::move(pair.client));
@@ -30,7 +34,7 @@ HostOutcome run_session(FakeSmtp& server, const std::string& content, std::vecto
   if (config.helo.empty()) config.helo = "here.test";
   config.timeouts.replace(5);
   Log log("deliver-remote-test");
-  HostOutcome out = run_smtp(conn, fake_target(), envelope, MessageSource{message.fd.get(), message.info}, config, log);
+  HostOutcome out = run_smtp(conn, fake_target(), envelope, message.source(), config, log);
   conn = Connection(Fd());  // the server thread ends at QUIT or at this EOF
   thread.join();
   return out;
@@ -230,6 +234,40 @@ TEST_CASE("deliver-remote: dot-stuffing and line ends on the wire", "[deliver-re
   HostOutcome out = run_session(server, ".starts\n..two\nbare\rcr\r\ncrlf\nmid.dot\n.\nlast", {"<a@there.test>"});
   CHECK(out.results[0].kind == Kind::kDelivered);
   CHECK(server.data == "..starts\r\n...two\r\nbare\r\ncr\r\ncrlf\r\nmid.dot\r\n..\r\nlast\r\n.\r\n");
+}
+
+TEST_CASE("deliver-remote: exactly the message's bytes reach the peer, never the envelope or trailer",
+          "[deliver-remote]") {
+  // Each TestMessage file goes on with an envelope and a trailer after the message.
+  const std::string like_trailer = "Subject: t\n\nbody" + queue_file_trailer(9);
+  struct Case {
+    std::string message, data, size;
+  };
+  for (const Case& c : {Case{"Subject: x\n\nno newline", "Subject: x\r\n\r\nno newline\r\n.\r\n", "SIZE=26"},
+                        Case{"", ".\r\n", "SIZE=0"},
+                        Case{like_trailer, "Subject: t\r\n\r\nbody\r\nTQ10000000000000009\r\n.\r\n", "SIZE=41"}}) {
+    FakeSmtp server;
+    HostOutcome out = run_session(server, c.message, {"<a@there.test>"});
+    REQUIRE(out.next == HostOutcome::Next::kFinal);
+    CHECK(out.results[0].kind == Kind::kDelivered);
+    CHECK(server.data == c.data);
+    CHECK(std::find(server.commands.begin(), server.commands.end(), "MAIL FROM:<sender@here.test> " + c.size) !=
+          server.commands.end());
+    for (const std::string& chunk : server.chunks) CHECK(chunk.find("envelope.test") == std::string::npos);
+  }
+}
+
+TEST_CASE("deliver-remote: a message file shorter than its stated length is never sent whole: Z 4.3.0",
+          "[deliver-remote]") {
+  FakeSmtp server;
+  const std::string message = "Subject: x\n\nbody\n";
+  const uint64_t file_size = message.size() + kEntryEnvelope.size() + kQueueFileTrailer;
+  HostOutcome out = run_session(server, message, {"<a@there.test>"}, {}, file_size + 1);
+  REQUIRE(out.next == HostOutcome::Next::kFinal);
+  CHECK(out.results[0].kind == Kind::kTemporary);
+  CHECK(out.results[0].status == "4.3.0");
+  CHECK(out.results[0].text.find("ends after") != std::string::npos);
+  CHECK(server.data.find("\r\n.\r\n") == std::string::npos);  // no final dot: the peer keeps nothing
 }
 
 TEST_CASE("deliver-remote: when to try the next address", "[deliver-remote]") {

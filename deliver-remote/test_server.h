@@ -18,9 +18,11 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "common/queue_file.h"
 #include "common/test_util.h"
 #include "deliver-remote/message.h"
 #include "deliver-remote/mx.h"
+#include "deliver-remote/smtp_client.h"
 
 namespace tikimail::testing {
 
@@ -156,16 +158,23 @@ inline Target fake_target(const std::string& name = "mx.fake.test") {
   return t;
 }
 
-// A message file in `dir` opened for reading, with its first pass done.
+// What follows every TestMessage in its file, as an envelope follows the message in a queue
+// entry: a peer that receives any of it got more than the message.
+inline const std::string kEntryEnvelope = std::string("Fleak@envelope.test\0Tleak@envelope.test\0\0", 41);
+
+// A queue entry file in `dir` (the message, an envelope, the trailer) opened for reading,
+// with the first pass over its message done.
 struct TestMessage {
   Fd fd;
+  uint64_t bytes = 0;
   MessageInfo info;
-  TestMessage(const TempDir& dir, const std::string& content) {
-    dir.write("message", content);
+  TestMessage(const TempDir& dir, const std::string& content) : bytes(content.size()) {
+    dir.write("message", queue_file_contents(content, kEntryEnvelope));
     fd = Fd(::open((dir.path() / "message").c_str(), O_RDONLY | O_CLOEXEC));
-    auto scanned = scan_message(fd.get());
+    auto scanned = scan_message(fd.get(), bytes);
     if (scanned) info = *scanned;
   }
+  MessageSource source() const { return MessageSource{fd.get(), bytes, info}; }
 };
 
 // A loopback TCP listener on 127.0.0.1 and a port of the kernel's choice; serve_one() accepts

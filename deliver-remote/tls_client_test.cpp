@@ -35,7 +35,7 @@ HostOutcome tls_session(FakeSmtp& server, TlsLevel level, SSL_CTX* client_ctx, c
   config.timeouts.replace(5);
   Log log("deliver-remote-test");
   HostOutcome out = run_smtp(conn, target, SmtpEnvelope{"<>", {"<a@fake.test>"}},
-                             MessageSource{message.fd.get(), message.info}, config, log);
+                             message.source(), config, log);
   conn = Connection(Fd());
   thread.join();
   return out;
@@ -99,7 +99,7 @@ TEST_CASE("deliver-remote: may: a failed handshake asks for a plaintext retry", 
   config.timeouts.replace(5);
   Log log("deliver-remote-test");
   HostOutcome again = run_smtp(conn, fake_target(), SmtpEnvelope{"<>", {"<a@fake.test>"}},
-                               MessageSource{message.fd.get(), message.info}, config, log, false);
+                               message.source(), config, log, false);
   conn = Connection(Fd());
   thread.join();
   CHECK(again.next == HostOutcome::Next::kFinal);

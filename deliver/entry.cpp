@@ -18,6 +18,7 @@
 #include "common/done_file.h"
 #include "common/dsn.h"
 #include "common/fd.h"
+#include "common/queue_file.h"
 #include "common/queue_proto.h"
 #include "common/queue_state.h"
 #include "deliver/local.h"
@@ -27,20 +28,19 @@ namespace tikimail {
 
 namespace {
 
-// Envelopes are far smaller: smtpd limits recipients and path lengths.
-constexpr size_t kMaxEnvelope = 16 * 1024 * 1024;
 // A domain whose connection slots are all taken is tried again after 5 to 15 seconds.
 constexpr time_t kThrottleWait = 5;
 constexpr time_t kThrottleJitter = 11;
 
-// Removes a finished entry in the order queue/README.md fixes. todo/ is synced before done/
-// goes: a crash can then leave done/ or mess/ without todo/ (garbage, removed later) but never
-// todo/ without its done/, which would deliver every recipient again.
+// Removes a finished entry in the order queue/README.md fixes. todo/<id> holds the message and
+// the envelope; it is unlinked and todo/ synced before done/ goes: a crash can then leave
+// done/ without todo/ (garbage, removed later) but never todo/ without its done/, which
+// would deliver every recipient again.
 Status remove_entry(const std::string& queue_dir, const std::string& id) {
   std::string todo = queue_dir + "/todo/" + id;
   if (::unlink(todo.c_str()) != 0 && errno != ENOENT) return Status::from_errno("unlink " + todo, errno);
   if (Status s = sync_dir(queue_dir + "/todo"); !s) return s;
-  for (const char* sub : {"/done/", "/mess/", "/info/", "/bounce/"}) {
+  for (const char* sub : {"/done/", "/info/", "/bounce/"}) {
     std::string path = queue_dir + sub + id;
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::from_errno("unlink " + path, errno);
   }
@@ -98,7 +98,8 @@ class EntryRun {
   LocalConfig local_;
   NoticeConfig notice_config_;
   NoticeTarget failure_target_;
-  Fd mess_;
+  Fd entry_;                   // todo/<id>, locked; its first message_bytes_ are the message
+  uint64_t message_bytes_ = 0;
   EntryInfo info_;
   std::vector<bool> done_;
   std::map<size_t, std::string> routed_;  // remote recipients: the address to send to
@@ -194,7 +195,7 @@ bool EntryRun::deliver_locals(MaildirWriter& writer, std::map<std::string, std::
     bool ok = true;
     switch (route.kind) {
       case Route::Kind::kLocal: {
-        auto file = deliver_local(route, env_.sender, mess_.get(), writer);
+        auto file = deliver_local(route, env_.sender, entry_.get(), message_bytes_, writer);
         if (!file) {
           ok = defer(i, own_result(RemoteResult::Kind::kTemporary, "4.2.0", file.error().message()));
           break;
@@ -262,7 +263,7 @@ bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t
               rcpts.size());
     return throttle(rcpts);
   }
-  RemoteCall call{domain, env_.sender, {}, mess_.get(), id_};
+  RemoteCall call{domain, env_.sender, {}, entry_.get(), message_bytes_, id_};
   for (size_t i : rcpts) call.rcpts.push_back(routed_.at(i));
   auto results = ctx_.remote(call);
   if (slots != nullptr) slots->release();
@@ -339,7 +340,7 @@ void EntryRun::warn_delay() {
                                     st.last.text, st.last_try});
   }
   if (in.rcpts.empty()) return;
-  auto message = compose_dsn(in, mess_.get(), now_);
+  auto message = compose_dsn(in, entry_.get(), message_bytes_, now_);
   Status s = message ? ctx_.inject(target.envelope, *message) : message.error();
   if (!s) {
     log_.warn("{} delay notice not sent: {}", id_, s.message());
@@ -369,7 +370,7 @@ bool EntryRun::send_bounce() {
     const RemoteResult& r = rec.result;
     in.rcpts.push_back(DsnRecipient{ascii_lower(env_.rcpts[rec.index]), r.status, r.host, r.from_remote, r.text, now_});
   }
-  auto message = compose_dsn(in, mess_.get(), now_);
+  auto message = compose_dsn(in, entry_.get(), message_bytes_, now_);
   Status s = message ? ctx_.inject(failure_target_.envelope, *message) : message.error();
   if (!s && !s.permanent_failure()) {
     log_.warn("{} bounce to={} not sent yet: {}", id_, log_safe(in.to), s.message());
@@ -393,7 +394,8 @@ int EntryRun::run(MaildirWriter& writer) {
     log_.warn("{} {}", id_, todo.error().message());
     return entry_exit::kTrouble;
   }
-  if (::flock(todo->get(), LOCK_EX | LOCK_NB) != 0) {
+  entry_ = std::move(*todo);
+  if (::flock(entry_.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return entry_exit::kBusy;
     log_.warn("{} flock {}: {}", id_, todo_path, std::strerror(errno));
     return entry_exit::kTrouble;
@@ -401,21 +403,25 @@ int EntryRun::run(MaildirWriter& writer) {
   // The lock holder before us may have finished the entry and unlinked todo/<id> after we
   // opened it: then our fd names a removed file, and done/<id> is gone with it.
   struct stat st;
-  if (::fstat(todo->get(), &st) != 0) {
+  if (::fstat(entry_.get(), &st) != 0) {
     log_.warn("{} fstat {}: {}", id_, todo_path, std::strerror(errno));
     return entry_exit::kTrouble;
   }
   if (st.st_nlink == 0) return entry_exit::kFinished;
   queued_at_ = st.st_mtime;
 
-  auto envelope_bytes = read_file(todo_path, kMaxEnvelope);
-  if (!envelope_bytes) {
-    log_.warn("{} {}", id_, envelope_bytes.error().message());
+  // The one file holds the message, the envelope and the trailer (common/queue_file.h); the
+  // same fd then serves as the message, read with pread up to message_bytes_ and no further.
+  // A file that is not a complete entry, like a malformed envelope, stays queued and is
+  // logged at every try: deleting it would lose mail on what may be a bug of ours, and an
+  // administrator can look at it.
+  auto layout = read_queue_file_layout(entry_.get(), todo_path);
+  if (!layout) {
+    log_.warn("{} {}", id_, layout.error().message());
     return entry_exit::kTrouble;
   }
-  // A malformed envelope stays queued and is logged at every try: deleting it would lose
-  // mail on what may be a bug of ours, and an administrator can look at it.
-  auto decoded = decode_envelope(*envelope_bytes);
+  message_bytes_ = layout->message_bytes;
+  auto decoded = decode_envelope(layout->envelope);
   if (decoded.exit_code != queue_exit::kOk) {
     log_.warn("{} malformed envelope in {} (code {})", id_, todo_path, decoded.exit_code);
     return entry_exit::kTrouble;
@@ -437,12 +443,6 @@ int EntryRun::run(MaildirWriter& writer) {
     log_.warn("{} {}", id_, done.error().message());
     return entry_exit::kTrouble;
   }
-  auto mess = open_file(queue_dir_ + "/mess/" + id_, O_RDONLY);
-  if (!mess) {
-    log_.warn("{} {}", id_, mess.error().message());
-    return entry_exit::kTrouble;
-  }
-  mess_ = std::move(*mess);
   auto info = read_entry_info(info_path_, env_.rcpts.size());
   if (info) info_ = std::move(*info);
   else log_.warn("{} {} (retrying every recipient)", id_, info.error().message());

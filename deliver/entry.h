@@ -38,8 +38,12 @@ struct EntryContext {
 // lifetime has passed: then it fails for good. After the recipients, pending failures become
 // one notice to the sender (common/queue_proto.h marks; a double bounce goes to
 // control/doublebounceto and a failed double bounce is dropped), and the retry state is written
-// to info/<id>. When nothing is left the entry is removed: todo/<id> first, then done/, mess/,
-// info/ and bounce/.
+// to info/<id>. When nothing is left the entry is removed: todo/<id> first, then done/, info/
+// and bounce/.
+// todo/<id> is the whole entry (common/queue_file.h): the envelope comes from it, and the same
+// fd is the message, read up to the trailer's length and no further, so that the envelope and
+// the trailer never reach a Maildir or a notice; deliver-remote gets the fd and that length
+// (RemoteCall) and stops there too.
 // The entry is locked (flock on todo/<id>) for the whole run, so that a child left running
 // by a killed runner and the restarted runner's child never work on it together.
 // Control files are read relative to the working directory (the prefix).

@@ -3,11 +3,13 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "common/fd.h"
+#include "common/queue_file.h"
 #include "common/queue_proto.h"
 #include "common/queue_state.h"
 #include "common/test_util.h"
@@ -23,7 +25,7 @@ const std::string kMessage = "Subject: test\n\nHello.\n";
 
 // A prefix with example.test, accounts alice and bob (with Maildirs) and carol (without).
 void make_prefix(const TempDir& dir) {
-  for (const char* sub : {"tmp", "mess", "todo", "done", "info", "bounce", "lock"})
+  for (const char* sub : {"tmp", "todo", "done", "info", "bounce", "lock"})
     std::filesystem::create_directories(dir.path() / "queue" / sub);
   dir.write("control/rcpthosts", "example.test\n");
   dir.write("control/postmaster", "alice@example.test\n");
@@ -33,9 +35,9 @@ void make_prefix(const TempDir& dir) {
       std::filesystem::create_directories(dir.path() / "mail/example.test" / user / "Maildir" / sub);
 }
 
-void enqueue(const TempDir& dir, const Envelope& env) {
-  dir.write(std::string("queue/mess/") + kId, kMessage);
-  dir.write(std::string("queue/todo/") + kId, encode_envelope(env));
+// The entry file as queue writes it: message, envelope, trailer (common/queue_file.h).
+void enqueue(const TempDir& dir, const Envelope& env, const std::string& message = kMessage) {
+  dir.write(std::string("queue/todo/") + kId, queue_file_contents(message, encode_envelope(env)));
 }
 
 std::vector<std::string> mailbox(const TempDir& dir, const std::string& user) {
@@ -62,8 +64,16 @@ struct World {
     return RemoteResult{RemoteResult::Kind::kDelivered, "2.0.0", "mx.remote.test[192.0.2.1]:25", true, "250 2.0.0 ok"};
   };
   std::vector<RemoteCall> calls;
+  std::vector<std::string> sent;  // per call: the first message_bytes of its fd, as deliver-remote reads
   std::vector<std::pair<Envelope, std::string>> notices;
 };
+
+// The first `bytes` bytes of `fd` from offset 0.
+std::string read_prefix(int fd, uint64_t bytes) {
+  std::string out(bytes, '\0');
+  REQUIRE(::pread(fd, out.data(), out.size(), 0) == static_cast<ssize_t>(bytes));
+  return out;
+}
 
 int run_entry(const TempDir& dir, World& world) {
   ScopedChdir in(dir.path());
@@ -73,6 +83,7 @@ int run_entry(const TempDir& dir, World& world) {
   if (world.remote) {
     ctx.remote = [&](const RemoteCall& call) -> Result<std::vector<RemoteResult>> {
       world.calls.push_back(call);
+      world.sent.push_back(read_prefix(call.message_fd, call.message_bytes));
       std::vector<RemoteResult> results;
       for (const auto& r : call.rcpts) results.push_back(world.answer(r));
       return results;
@@ -104,7 +115,7 @@ TEST_CASE("entry: every local recipient gets the message, then the entry is remo
         std::vector<std::string>{"Return-Path: <sender@remote.test>\nDelivered-To: bob@example.test\n" + kMessage});
   CHECK_FALSE(queued(dir, "todo"));
   CHECK_FALSE(queued(dir, "done"));
-  CHECK_FALSE(queued(dir, "mess"));
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "queue/mess"));
 }
 
 TEST_CASE("entry: temporary recipients stay, finished ones are recorded once") {
@@ -120,7 +131,6 @@ TEST_CASE("entry: temporary recipients stay, finished ones are recorded once") {
   CHECK(run_entry(dir, world) == entry_exit::kLeft);
   CHECK(dir.read(std::string("queue/done/") + kId) == "0\n2\n");
   CHECK(queued(dir, "todo"));
-  CHECK(queued(dir, "mess"));
   CHECK(mailbox(dir, "alice").size() == 1);
   CHECK(mailbox(dir, "alice")[0].starts_with("Return-Path: <s@x.test>\n"));
   // nobody bounced at once; far and carol wait in info/ with one attempt each.
@@ -162,6 +172,8 @@ TEST_CASE("entry: remote recipients go one call per domain, in envelope order") 
   CHECK(world.calls[0].rcpts == std::vector<std::string>{"a@far.test", "c@far.test"});
   CHECK(world.calls[0].sender == "s@x.test");
   CHECK(world.calls[0].msgid == kId);
+  CHECK(world.calls[0].message_bytes == kMessage.size());
+  CHECK(world.sent == std::vector<std::string>{kMessage, kMessage});
   CHECK(world.calls[1].domain == "near.test");
   CHECK(world.calls[1].rcpts == std::vector<std::string>{"B@near.test"});  // the local part keeps its case
   CHECK(world.notices.empty());
@@ -381,11 +393,46 @@ TEST_CASE("entry: an entry locked by another process is busy and untouched") {
   CHECK(std::filesystem::is_empty(dir.path() / "mail/example.test/alice/Maildir/new"));
 }
 
-TEST_CASE("entry: a vanished entry is finished, a missing message is trouble") {
+TEST_CASE("entry: a vanished entry is finished; a file that is not a complete entry is trouble and stays") {
   TempDir dir;
   make_prefix(dir);
   CHECK(run_entry(dir) == entry_exit::kFinished);
-  dir.write(std::string("queue/todo/") + kId, encode_envelope(Envelope{"s@x.test", {"alice@example.test"}}));
-  CHECK(run_entry(dir) == entry_exit::kTrouble);
-  CHECK(queued(dir, "todo"));
+  const std::string envelope = encode_envelope(Envelope{"s@x.test", {"alice@example.test"}});
+  const std::string whole = queue_file_contents(kMessage, envelope);
+  // The envelope alone (the older two-file layout), a file cut short, a trailer whose length
+  // passes the file, and a valid trailer around a malformed envelope.
+  for (const std::string& content : {envelope, whole.substr(0, whole.size() - 1),
+                                     kMessage + envelope + queue_file_trailer(1000),
+                                     queue_file_contents(kMessage, "Xnot an envelope")}) {
+    dir.write(std::string("queue/todo/") + kId, content);
+    CHECK(run_entry(dir) == entry_exit::kTrouble);
+    CHECK(dir.read(std::string("queue/todo/") + kId) == content);
+    CHECK(std::filesystem::is_empty(dir.path() / "mail/example.test/alice/Maildir/new"));
+  }
+}
+
+TEST_CASE("entry: the message is delivered byte for byte, never the envelope or the trailer") {
+  // No final newline, empty, and ending in bytes that look like a trailer: each reaches the
+  // Maildir, deliver-remote and a notice exactly, and nothing of what follows it in the file.
+  const std::string like_trailer = "Subject: tricky\n\nends like a trailer" + queue_file_trailer(5);
+  for (const std::string& message : {std::string("Subject: x\n\nno newline at the end"), std::string(),
+                                     like_trailer}) {
+    TempDir dir;
+    make_prefix(dir);
+    enqueue(dir, Envelope{"s@x.test", {"alice@example.test", "a@far.test", "nobody@example.test"}}, message);
+    World world;
+    CHECK(run_entry(dir, world) == entry_exit::kFinished);
+    CHECK(mailbox(dir, "alice") ==
+          std::vector<std::string>{"Return-Path: <s@x.test>\nDelivered-To: alice@example.test\n" + message});
+    REQUIRE(world.calls.size() == 1);
+    CHECK(world.calls[0].message_bytes == message.size());
+    CHECK(world.sent == std::vector<std::string>{message});
+    REQUIRE(world.notices.size() == 1);
+    const std::string& notice = world.notices[0].second;
+    CHECK(notice.find("Tnobody@example.test") == std::string::npos);  // the stored envelope
+    CHECK(notice.find("Ta@far.test") == std::string::npos);
+    std::string attached = message.empty() || message.ends_with('\n') ? message : message + "\n";
+    CHECK(notice.find("Content-Type: message/rfc822\n") != std::string::npos);
+    CHECK(notice.find("Content-Transfer-Encoding: 7bit\n\n" + attached + "\n--=_") != std::string::npos);
+  }
 }

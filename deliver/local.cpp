@@ -76,14 +76,14 @@ std::string delivery_header(std::string_view sender, std::string_view rcpt) {
 }
 
 Result<MaildirFile> deliver_local(const Route& route, std::string_view sender, int message_fd,
-                                  MaildirWriter& writer) {
+                                  uint64_t message_bytes, MaildirWriter& writer) {
   struct stat st;
   if (::stat(route.maildir.c_str(), &st) != 0) {
     if (errno != ENOENT && errno != ENOTDIR) return Status::from_errno("stat " + route.maildir, errno);
     return Status::temporary(fmt::format("no Maildir at {}", route.maildir));
   }
   if (!S_ISDIR(st.st_mode)) return Status::temporary(fmt::format("{} is not a directory", route.maildir));
-  return writer.deliver(route.maildir, delivery_header(sender, route.address), message_fd);
+  return writer.deliver(route.maildir, delivery_header(sender, route.address), message_fd, message_bytes);
 }
 
 }  // namespace tikimail

@@ -3,6 +3,7 @@
 // a safe local part ever becomes a path (mail/<domain>/<local>/Maildir).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -50,9 +51,10 @@ bool safe_local_part(std::string_view local);
 // "Delivered-To: <rcpt>\n" (CR and LF dropped from both, so no header can be injected).
 std::string delivery_header(std::string_view sender, std::string_view rcpt);
 
-// Delivers into route.maildir (which must be kLocal). A missing Maildir is a temporary
-// failure: mailpasswd creates it when it adds the account.
+// Delivers the first `message_bytes` bytes of `message_fd` (the queue entry file, whose
+// envelope and trailer follow the message) into route.maildir (which must be kLocal). A
+// missing Maildir is a temporary failure: mailpasswd creates it when it adds the account.
 Result<MaildirFile> deliver_local(const Route& route, std::string_view sender, int message_fd,
-                                  MaildirWriter& writer);
+                                  uint64_t message_bytes, MaildirWriter& writer);
 
 }  // namespace tikimail

@@ -77,7 +77,7 @@ std::vector<std::string> collect_garbage(const std::string& queue_dir, time_t no
   } else {
     log.warn("{}", names.error().message());
   }
-  for (const char* sub : {"mess", "done", "info", "bounce"}) {
+  for (const char* sub : {"done", "info", "bounce"}) {
     auto names = list_dir(queue_dir + "/" + sub);
     if (!names) {
       log.warn("{}", names.error().message());

@@ -20,7 +20,7 @@ void backdate(const std::filesystem::path& path, time_t now, time_t age) {
 }
 
 void make_queue(const TempDir& dir) {
-  for (const char* sub : {"tmp", "mess", "todo", "done"})
+  for (const char* sub : {"tmp", "todo", "done", "info", "bounce"})
     std::filesystem::create_directories(dir.path() / "queue" / sub);
 }
 
@@ -53,33 +53,38 @@ TEST_CASE("queue garbage: old tmp files and old orphans go, everything else stay
   auto q = dir.path() / "queue";
   const time_t day = kGarbageAge;
 
-  dir.write("queue/tmp/old.m", "x");          // queue crashed a day ago
-  dir.write("queue/tmp/young.m", "x");        // queue is writing it now
-  dir.write("queue/mess/aaaaaaaaaaaaaaa1", "x");  // old, no todo: garbage
-  dir.write("queue/mess/aaaaaaaaaaaaaaa2", "x");  // young, no todo: being committed
-  dir.write("queue/mess/aaaaaaaaaaaaaaa3", "x");  // old, with todo: a live entry
-  dir.write("queue/todo/aaaaaaaaaaaaaaa3", "x");
+  dir.write("queue/tmp/aaaaaaaaaaaaaaa1", "x");     // queue crashed a day ago
+  dir.write("queue/tmp/aaaaaaaaaaaaaaa2", "x");     // queue is writing it now
+  dir.write("queue/todo/aaaaaaaaaaaaaaa3", "x");    // a live entry, however old
   dir.write("queue/done/aaaaaaaaaaaaaaa4", "0\n");  // old, no todo: deliver crashed removing it
+  dir.write("queue/info/aaaaaaaaaaaaaaa4", "x");
+  dir.write("queue/bounce/aaaaaaaaaaaaaaa4", "x");
   dir.write("queue/done/aaaaaaaaaaaaaaa3", "0\n");  // old, with todo: live
-  dir.write("queue/mess/not-an-id", "x");          // not ours to judge
-  backdate(q / "tmp/old.m", now, day + 10);
-  backdate(q / "tmp/young.m", now, day - 10);
-  backdate(q / "mess/aaaaaaaaaaaaaaa1", now, day + 10);
-  backdate(q / "mess/aaaaaaaaaaaaaaa2", now, 5);
-  backdate(q / "mess/aaaaaaaaaaaaaaa3", now, 3 * day);
-  backdate(q / "done/aaaaaaaaaaaaaaa4", now, day + 1);
+  dir.write("queue/info/aaaaaaaaaaaaaaa3.tmp", "x");  // a replacement a crash interrupted
+  dir.write("queue/done/aaaaaaaaaaaaaaa5", "0\n");  // young, no todo: left alone for now
+  dir.write("queue/done/not-an-id", "x");           // not ours to judge
+  dir.write("queue/mess/aaaaaaaaaaaaaaa6", "x");    // an older layout's directory: never touched
+  backdate(q / "tmp/aaaaaaaaaaaaaaa1", now, day + 10);
+  backdate(q / "tmp/aaaaaaaaaaaaaaa2", now, day - 10);
+  backdate(q / "todo/aaaaaaaaaaaaaaa3", now, 3 * day);
+  for (const char* sub : {"done", "info", "bounce"}) backdate(q / sub / "aaaaaaaaaaaaaaa4", now, day + 1);
   backdate(q / "done/aaaaaaaaaaaaaaa3", now, 3 * day);
-  backdate(q / "mess/not-an-id", now, 3 * day);
+  backdate(q / "info/aaaaaaaaaaaaaaa3.tmp", now, 3 * day);
+  backdate(q / "done/aaaaaaaaaaaaaaa5", now, 5);
+  backdate(q / "done/not-an-id", now, 3 * day);
+  backdate(q / "mess/aaaaaaaaaaaaaaa6", now, 3 * day);
 
   auto removed = collect_garbage(q.string(), now, day, log);
   std::sort(removed.begin(), removed.end());
-  CHECK(removed == std::vector<std::string>{(q / "done/aaaaaaaaaaaaaaa4").string(),
-                                            (q / "mess/aaaaaaaaaaaaaaa1").string(),
-                                            (q / "tmp/old.m").string()});
-  CHECK_FALSE(std::filesystem::exists(q / "tmp/old.m"));
-  CHECK(std::filesystem::exists(q / "tmp/young.m"));
-  CHECK(std::filesystem::exists(q / "mess/aaaaaaaaaaaaaaa2"));
-  CHECK(std::filesystem::exists(q / "mess/aaaaaaaaaaaaaaa3"));
+  CHECK(removed == std::vector<std::string>{(q / "bounce/aaaaaaaaaaaaaaa4").string(),
+                                            (q / "done/aaaaaaaaaaaaaaa4").string(),
+                                            (q / "info/aaaaaaaaaaaaaaa3.tmp").string(),
+                                            (q / "info/aaaaaaaaaaaaaaa4").string(),
+                                            (q / "tmp/aaaaaaaaaaaaaaa1").string()});
+  CHECK(std::filesystem::exists(q / "tmp/aaaaaaaaaaaaaaa2"));
+  CHECK(std::filesystem::exists(q / "todo/aaaaaaaaaaaaaaa3"));
   CHECK(std::filesystem::exists(q / "done/aaaaaaaaaaaaaaa3"));
-  CHECK(std::filesystem::exists(q / "mess/not-an-id"));
+  CHECK(std::filesystem::exists(q / "done/aaaaaaaaaaaaaaa5"));
+  CHECK(std::filesystem::exists(q / "done/not-an-id"));
+  CHECK(std::filesystem::exists(q / "mess/aaaaaaaaaaaaaaa6"));
 }

@@ -54,7 +54,9 @@ Result<std::vector<RemoteResult>> run_deliver_remote(const std::string& program,
   if (!out) return out.error();
 
   // Built before fork: the child only calls async-signal-safe functions.
-  std::vector<std::string> words = {program, call.domain, call.sender};
+  // The entry file holds the envelope and the trailer after the message: `-l` says where the
+  // message ends (deliver-remote/README.md).
+  std::vector<std::string> words = {program, "-l", std::to_string(call.message_bytes), call.domain, call.sender};
   words.insert(words.end(), call.rcpts.begin(), call.rcpts.end());
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());

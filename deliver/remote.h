@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -22,7 +23,8 @@ struct RemoteCall {
   std::string domain;               // lowercase
   std::string sender;               // envelope form, "" for the null sender
   std::vector<std::string> rcpts;   // envelope form
-  int message_fd = -1;              // mess/<id>, read from offset 0
+  int message_fd = -1;              // todo/<id>: the message is its first message_bytes bytes
+  uint64_t message_bytes = 0;       // passed as `-l`: deliver-remote reads no further
   std::string msgid;                // the entry's id, for deliver-remote's log lines
 };
 
@@ -31,9 +33,10 @@ struct RemoteCall {
 // recipient of the call failed temporarily for that reason.
 using RemoteRunner = std::function<Result<std::vector<RemoteResult>>(const RemoteCall&)>;
 
-// Runs `program` (bin/deliver-remote) with the message on fd 0, reads its result lines from
-// fd 1 (at most 1 MB), and waits for it at most `limit`, then kills it. Its stderr is ours
-// (the log). The environment holds MSGID only.
+// Runs `program -l <message_bytes> <domain> <sender> <rcpt>...` (bin/deliver-remote) with the
+// entry file on fd 0 at offset 0, reads its result lines from fd 1 (at most 1 MB), and waits
+// for it at most `limit`, then kills it. Its stderr is ours (the log). The environment holds
+// MSGID only.
 Result<std::vector<RemoteResult>> run_deliver_remote(const std::string& program, const RemoteCall& call,
                                                      std::chrono::seconds limit);
 

@@ -2,22 +2,43 @@
 #include "deliver/remote.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "common/test_util.h"
 
 using namespace tikimail;
+using namespace std::string_literals;
 using tikimail::testing::TempDir;
 
 namespace {
 
 RemoteCall call_with(const TempDir& dir, int fd) {
   (void)dir;
-  return RemoteCall{"far.test", "s@x.test", {"a@far.test"}, fd, "6560000012345678"};
+  return RemoteCall{"far.test", "s@x.test", {"a@far.test"}, fd, 15, "6560000012345678"};
 }
 
 }  // namespace
+
+TEST_CASE("remote: deliver-remote gets -l with the message length before the domain, and fd 0 at offset 0") {
+  TempDir dir;
+  // A stand-in for deliver-remote: only shell builtins (the environment holds MSGID only).
+  dir.write("fake-remote", "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.args\"\nprintf 'K 2.0.0 - l ok\\n'\n");
+  std::filesystem::permissions(dir.path() / "fake-remote", std::filesystem::perms::owner_all);
+  dir.write("entry", "Subject: x\n\nhi\nFs@x.test\0Ta@far.test\0\0\nTQ1000000000000000f"s);
+  auto fd = open_file((dir.path() / "entry").string(), O_RDONLY);
+  REQUIRE(fd);
+  REQUIRE(::lseek(fd->get(), 9, SEEK_SET) == 9);
+  auto r = run_deliver_remote((dir.path() / "fake-remote").string(), call_with(dir, fd->get()),
+                              std::chrono::seconds(10));
+  REQUIRE(r);
+  REQUIRE(r->size() == 1);
+  CHECK((*r)[0].kind == RemoteResult::Kind::kDelivered);
+  CHECK(dir.read("fake-remote.args") == "-l\n15\nfar.test\ns@x.test\na@far.test\n");
+  CHECK(::lseek(fd->get(), 0, SEEK_CUR) == 0);
+}
 
 TEST_CASE("remote: a program that cannot be run is a temporary failure that says so") {
   TempDir dir;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/fd.h"
+#include "common/queue_file.h"
 #include "common/queue_proto.h"
 #include "common/test_util.h"
 
@@ -24,7 +25,7 @@ using tikimail::testing::TempDir;
 namespace {
 
 void make_prefix(const TempDir& dir) {
-  for (const char* sub : {"tmp", "mess", "todo", "done", "info", "bounce", "lock"})
+  for (const char* sub : {"tmp", "todo", "done", "info", "bounce", "lock"})
     std::filesystem::create_directories(dir.path() / "queue" / sub);
   REQUIRE(::mkfifo((dir.path() / "queue/trigger").c_str(), 0600) == 0);
   dir.write("control/rcpthosts", "example.test\n");
@@ -34,8 +35,8 @@ void make_prefix(const TempDir& dir) {
 }
 
 void enqueue(const TempDir& dir, const std::string& id, const std::string& rcpt) {
-  dir.write("queue/mess/" + id, "Subject: runner\n\nbody\n");
-  dir.write("queue/todo/" + id, encode_envelope(Envelope{"s@x.test", {rcpt}}));
+  dir.write("queue/todo/" + id,
+            queue_file_contents("Subject: runner\n\nbody\n", encode_envelope(Envelope{"s@x.test", {rcpt}})));
 }
 
 void trigger(const TempDir& dir) {

@@ -18,7 +18,8 @@ namespace {
 
 // The backstop for what poll(2) cannot bound (a hung disk under write or fsync). The reads
 // have their own deadline, a minute earlier, and clean up before exiting 52; this handler
-// can only leave: what it leaves in tmp/ or mess/ is garbage deliver removes.
+// can only leave: what it leaves in tmp/ is garbage deliver removes (an entry already renamed
+// into todo/ is delivered; the caller, told 52, may send it again: a duplicate, never a loss).
 void on_alarm(int) { _exit(queue_exit::kTimeout); }
 
 }  // namespace

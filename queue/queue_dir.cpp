@@ -60,7 +60,7 @@ class Leftovers {
   Leftovers() = default;
   Leftovers(const Leftovers&) = delete;
   Leftovers& operator=(const Leftovers&) = delete;
-  // Newest first: todo/<id> goes before mess/<id> (queue/README.md, "Removal order").
+  // Newest first (queue/README.md, "Exit codes").
   ~Leftovers() {
     for (auto p = paths_.rbegin(); p != paths_.rend(); ++p) ::unlink(p->c_str());
   }
@@ -123,12 +123,15 @@ EnvelopeRead read_envelope(int fd, Deadline deadline) {
       out.error = "envelope format error";
       return out;
     }
-    if (state == EnvelopeScanner::State::kComplete) break;
-    if (bytes.size() > kMaxEnvelope) {
+    // Complete or not, the limit holds for what was read: a reader of the entry file takes
+    // no envelope part above kMaxEnvelope (common/queue_file.h).
+    if (state == EnvelopeScanner::State::kComplete ? scanner.length() > kMaxEnvelope
+                                                   : bytes.size() > kMaxEnvelope) {
       out.exit_code = queue_exit::kRefused;
       out.error = fmt::format("envelope larger than {} bytes", kMaxEnvelope);
       return out;
     }
+    if (state == EnvelopeScanner::State::kComplete) break;
     // Byte-wise reads would be exact but slow; the caller sends nothing after the envelope.
     IoCode code;
     ssize_t n = timed_read(fd, buf, sizeof buf, deadline, &code);
@@ -159,26 +162,23 @@ StoreOutcome QueueDir::store(int message_fd, int envelope_fd, const std::string&
   struct stat st;
   if (::stat(dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return failed(queue_exit::kQueueTrouble + 1, errno_text("stat " + dir_, errno));
-  const std::string mess = dir_ + "/mess/" + id;
   const std::string todo = dir_ + "/todo/" + id;
-  // An id still in use is refused. In mess/ and todo/, in doubt (EIO ...), it is in use; the
-  // renames below refuse to replace a name anyway. done/<id> left by an unfinished removal
-  // would mark the new entry's recipients as delivered; but done/ belongs to deliver and
-  // may be closed to us (EACCES: queue runs set-uid, with the caller's group), and such a
-  // leftover is garbage deliver removes after a day: only a file we can see counts.
-  for (const std::string& path : {mess, todo}) {
-    if (::lstat(path.c_str(), &st) == 0 || errno != ENOENT)
-      return failed(queue_exit::kQueueTrouble + 3, fmt::format("id {} in use: {}", id, path));
-  }
+  // An id still in use is refused. In todo/, in doubt (EIO ...), it is in use; the rename
+  // below refuses to replace a name anyway. done/<id> left by an unfinished removal would
+  // mark the new entry's recipients as delivered; but done/ belongs to deliver and may be
+  // closed to us (EACCES: queue runs set-uid, with the caller's group), and such a leftover
+  // is garbage deliver removes after a day: only a file we can see counts.
+  if (::lstat(todo.c_str(), &st) == 0 || errno != ENOENT)
+    return failed(queue_exit::kQueueTrouble + 3, fmt::format("id {} in use: {}", id, todo));
   const std::string done = dir_ + "/done/" + id;
   if (::lstat(done.c_str(), &st) == 0 || (errno != ENOENT && errno != EACCES))
     return failed(queue_exit::kQueueTrouble + 3, fmt::format("id {} in use: {}", id, done));
 
   Leftovers leftovers;
-  const std::string tmp_mess = dir_ + "/tmp/" + id + ".m";
-  auto file = open_file(tmp_mess, O_WRONLY | O_CREAT | O_EXCL, kQueueFileMode);
+  const std::string tmp = dir_ + "/tmp/" + id;
+  auto file = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, kQueueFileMode);
   if (!file) return failed(queue_exit::kQueueTrouble + 2, file.error());
-  leftovers.add(tmp_mess);
+  leftovers.add(tmp);
 
   StoreOutcome out;
   std::string buf(kReadChunk, '\0');
@@ -194,7 +194,7 @@ StoreOutcome QueueDir::store(int message_fd, int envelope_fd, const std::string&
     if (out.bytes > max_bytes)
       return failed(queue_exit::kRefused, fmt::format("message larger than {} bytes", max_bytes));
     if (Status s = write_all(file->get(), std::string_view(buf.data(), static_cast<size_t>(n))); !s)
-      return failed(queue_exit::kWriteError, tmp_mess + ": " + s.message());
+      return failed(queue_exit::kWriteError, tmp + ": " + s.message());
   }
 
   // The envelope comes after the message; without it the caller gave up, so nothing is
@@ -202,29 +202,25 @@ StoreOutcome QueueDir::store(int message_fd, int envelope_fd, const std::string&
   EnvelopeRead env = read_envelope(envelope_fd, deadline);
   if (env.exit_code != queue_exit::kOk) return failed(env.exit_code, env.error);
   out.rcpts = env.envelope.rcpts.size();
+  const std::string envelope = encode_envelope(env.envelope);
+  if (envelope.size() > kMaxEnvelope)  // what a reader of the entry takes (common/queue_file.h)
+    return failed(queue_exit::kRefused, fmt::format("envelope larger than {} bytes", kMaxEnvelope));
 
-  // Step 1. The bytes are on disk before any name points at them; a crash before the
-  // rename leaves only tmp/<id>.m, which is garbage.
-  if (Status s = sync_fd(file->get(), tmp_mess); !s) return failed(queue_exit::kWriteError, s);
-  if (Status s = file->close(); !s) return failed(queue_exit::kWriteError, tmp_mess + ": " + s.message());
-  if (rename_noreplace(tmp_mess, mess) != 0)
-    return failed(queue_exit::kQueueTrouble + 3, errno_text("rename to " + mess, errno));
-  leftovers.replace(tmp_mess, mess);
-  // mess/<id> survives a crash from here on; without todo/<id> it is still garbage.
-  if (Status s = sync_dir(dir_ + "/mess"); !s) return failed(queue_exit::kWriteError, s);
+  // Step 1. The envelope and the trailer follow the message in the same file: one inode
+  // per entry. The trailer comes last: a file cut short has no trailer at its end, and a
+  // reader refuses it rather than take part of it for the message (common/queue_file.h).
+  if (Status s = write_all(file->get(), envelope + queue_file_trailer(out.bytes)); !s)
+    return failed(queue_exit::kWriteError, tmp + ": " + s.message());
+  // The bytes are on disk before any name in todo/ points at them; a crash before the
+  // rename leaves only tmp/<id>, which is garbage.
+  if (Status s = sync_fd(file->get(), tmp); !s) return failed(queue_exit::kWriteError, s);
+  if (Status s = file->close(); !s) return failed(queue_exit::kWriteError, tmp + ": " + s.message());
 
-  // Step 2. The envelope, the same way. Its rename into todo/ is the commit.
-  const std::string tmp_env = dir_ + "/tmp/" + id + ".e";
-  auto efile = open_file(tmp_env, O_WRONLY | O_CREAT | O_EXCL, kQueueFileMode);
-  if (!efile) return failed(queue_exit::kQueueTrouble + 4, efile.error());
-  leftovers.add(tmp_env);
-  if (Status s = write_all(efile->get(), encode_envelope(env.envelope)); !s)
-    return failed(queue_exit::kWriteError, tmp_env + ": " + s.message());
-  if (Status s = sync_fd(efile->get(), tmp_env); !s) return failed(queue_exit::kWriteError, s);
-  if (Status s = efile->close(); !s) return failed(queue_exit::kWriteError, tmp_env + ": " + s.message());
-  if (rename_noreplace(tmp_env, todo) != 0)
-    return failed(queue_exit::kQueueTrouble + 5, errno_text("rename to " + todo, errno));
-  leftovers.replace(tmp_env, todo);
+  // Step 2. The rename into todo/ is the commit. RENAME_NOREPLACE: an id that came into use
+  // since the check above is refused, never overwritten.
+  if (rename_noreplace(tmp, todo) != 0)
+    return failed(queue_exit::kQueueTrouble + 3, errno_text("rename to " + todo, errno));
+  leftovers.replace(tmp, todo);
   // Only once the name todo/<id> is on disk may the caller be told 0. If that sync fails the
   // entry is taken back: the caller retries, and a runner that saw it already at worst
   // delivers twice, never loses the message.

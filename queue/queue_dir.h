@@ -1,6 +1,6 @@
-// queue/queue_dir.h: storing one message in the queue directory with the commit order of
-// queue/README.md (tmp, fsync, rename to mess/, fsync mess/; tmp, fsync, rename to todo/,
-// fsync todo/), and the envelope as the queue protocol delivers it on fd 1.
+// queue/queue_dir.h: storing one message in the queue directory as one entry file with the
+// commit order of queue/README.md (tmp/<id>: message, envelope, trailer; fsync; rename to
+// todo/<id>; fsync todo/), and the envelope as the queue protocol delivers it on fd 1.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/lineio.h"
+#include "common/queue_file.h"
 #include "common/queue_proto.h"
 
 namespace tikimail {
@@ -17,8 +18,7 @@ namespace tikimail {
 inline constexpr long kQueueReadSeconds = 86400;
 // Room above control/databytes for the headers the chain stages add (Received, scan marks).
 inline constexpr uint64_t kChainHeaderRoom = 65536;
-// The largest envelope read; a bigger one is refused permanently (31), not stored.
-inline constexpr size_t kMaxEnvelope = 8 * 1024 * 1024;
+// An envelope larger than kMaxEnvelope (common/queue_file.h) is refused permanently (31).
 // The mode of every file `queue` writes; main sets umask 027 so that nothing gets wider.
 inline constexpr int kQueueFileMode = 0640;
 
@@ -50,7 +50,8 @@ struct EnvelopeRead {
 // Reads the envelope from `fd` up to its final NUL (bytes after it are left unread), waiting
 // at most until `deadline`. EOF before the final NUL means the caller gave up on the message
 // (QueueClient::abort): 54, nothing may be committed. A malformed envelope is 91, an address
-// longer than 256 bytes 11, more than kMaxEnvelope bytes 31, the deadline 52, a read error 54.
+// longer than 256 bytes 11, more than kMaxEnvelope bytes (its final NUL included) 31, the
+// deadline 52, a read error 54.
 EnvelopeRead read_envelope(int fd, Deadline deadline);
 
 // What storing one message gave.
@@ -61,8 +62,8 @@ struct StoreOutcome {
   size_t rcpts = 0;                  // envelope recipients
 };
 
-// The queue directory `dir` ("queue" relative to the prefix) with tmp/, mess/, todo/, done/
-// and the trigger fifo.
+// The queue directory `dir` ("queue" relative to the prefix) with tmp/, todo/, done/ and the
+// trigger fifo.
 class QueueDir {
  public:
   explicit QueueDir(std::string dir) : dir_(std::move(dir)) {}
@@ -70,12 +71,13 @@ class QueueDir {
   // Reads the message from `message_fd` to EOF, then the envelope from `envelope_fd`, and
   // commits entry `id` (a valid message id). A message above `max_bytes` is refused (31)
   // as soon as it passes the limit. Every read waits at most until `deadline` (52).
-  // On exit code 0 the message is in mess/<id> and the envelope in todo/<id>, both on disk
-  // with their names. On any other code everything this call created is removed again:
-  // an id already present in mess/, todo/ or done/ is refused (64) and never overwritten.
+  // On exit code 0 todo/<id> holds the message, the encoded envelope and the trailer
+  // (common/queue_file.h), on disk with its name. On any other code everything this call
+  // created is removed again: an id already present in todo/ or done/ is refused (64) and
+  // never overwritten.
   // Codes: 31 too big or envelope too big, 11/91 envelope, 52 deadline, 53 write or sync
-  // failure (disk full), 54 read failure or no envelope, 62 queue dir, 63 tmp/, 64 mess/,
-  // 65 the envelope's tmp file, 66 todo/.
+  // failure (disk full), 54 read failure or no envelope, 62 queue dir, 63 tmp/<id>, 64 the
+  // id in use or the rename into todo/ failed.
   StoreOutcome store(int message_fd, int envelope_fd, const std::string& id, uint64_t max_bytes,
                      Deadline deadline) const;
 

@@ -28,7 +28,7 @@ struct QueueFixture {
   TempDir dir;
   QueueDir queue{(dir.path() / "queue").string()};
   QueueFixture() {
-    for (const char* sub : {"tmp", "mess", "todo", "done"}) fs::create_directories(dir.path() / "queue" / sub);
+    for (const char* sub : {"tmp", "todo", "done"}) fs::create_directories(dir.path() / "queue" / sub);
   }
   // An fd reading `bytes` from a regular file outside the queue.
   Fd input(const std::string& name, const std::string& bytes) const {
@@ -48,36 +48,57 @@ struct QueueFixture {
     for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path() / "queue" / sub)) ++n;
     return n;
   }
-  bool empty_queue() const { return count("tmp") == 0 && count("mess") == 0 && count("todo") == 0; }
+  bool empty_queue() const { return count("tmp") == 0 && count("todo") == 0; }
+  // The layout of the committed entry file, read as deliver and mailq read it.
+  QueueFileLayout layout() const {
+    auto fd = open_file((dir.path() / "queue/todo" / kId).string(), O_RDONLY);
+    REQUIRE(fd);
+    auto read = read_queue_file_layout(fd->get(), "todo");
+    REQUIRE(read);
+    return *read;
+  }
 };
 
 const std::string kEnvelope = "Fa@x.test\0Tb@y.test\0Tc@z.test\0\0"s;
 
 }  // namespace
 
-TEST_CASE("queue: a stored message is in mess/<id> byte for byte and its envelope in todo/<id>") {
+TEST_CASE("queue: todo/<id> is exactly the message, the envelope and the trailer; tmp/ is empty") {
   QueueFixture f;
   std::string message = "Subject: hi\n\nbody\r\nbare CR\r and NUL \0 kept\n"s;
   StoreOutcome out = f.store(message, kEnvelope);
   REQUIRE(out.exit_code == 0);
   CHECK(out.bytes == message.size());
   CHECK(out.rcpts == 2);
-  CHECK(f.dir.read("queue/mess/"s + kId) == message);
-  CHECK(f.dir.read("queue/todo/"s + kId) == kEnvelope);
+  CHECK(f.dir.read("queue/todo/"s + kId) == message + kEnvelope + "\nTQ1" + fmt::format("{:016x}", message.size()));
+  CHECK(f.count("todo") == 1);
   CHECK(f.count("tmp") == 0);
+  QueueFileLayout layout = f.layout();
+  CHECK(layout.message_bytes == message.size());
+  CHECK(layout.envelope == kEnvelope);
 }
 
-TEST_CASE("queue: stored files have mode 0640") {
+TEST_CASE("queue: an empty message, one without a final newline, one ending like a trailer") {
+  for (const std::string& message : {""s, "no newline"s, "Subject: x\n\n" + queue_file_trailer(3)}) {
+    QueueFixture f;
+    REQUIRE(f.store(message, kEnvelope).exit_code == 0);
+    CHECK(f.dir.read("queue/todo/"s + kId) == queue_file_contents(message, kEnvelope));
+    QueueFileLayout layout = f.layout();
+    CHECK(layout.message_bytes == message.size());
+    CHECK(layout.envelope == kEnvelope);
+  }
+}
+
+TEST_CASE("queue: the stored file has mode 0640") {
   QueueFixture f;
   mode_t old = ::umask(027);
   StoreOutcome out = f.store("x\n", kEnvelope);
   ::umask(old);
   REQUIRE(out.exit_code == 0);
-  for (const char* sub : {"mess", "todo"}) {
-    struct stat st;
-    REQUIRE(::stat((f.dir.path() / "queue" / sub / kId).c_str(), &st) == 0);
-    CHECK((st.st_mode & 07777) == 0640);
-  }
+  struct stat st;
+  REQUIRE(::stat((f.dir.path() / "queue/todo" / kId).c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK(st.st_nlink == 1);  // renamed, not linked: tmp/ holds no second name
 }
 
 TEST_CASE("queue: a malformed envelope is refused with 91 and leaves nothing") {
@@ -113,8 +134,24 @@ TEST_CASE("queue: a message above the limit is refused with 31 and leaves nothin
   CHECK(f.store(std::string(100, 'x'), kEnvelope, 100).exit_code == 0);  // exactly the limit
 }
 
-TEST_CASE("queue: an id already in mess/, todo/ or done/ is refused and never overwritten") {
-  for (const char* sub : {"mess", "todo", "done"}) {
+TEST_CASE("queue: an envelope of one byte over kMaxEnvelope is refused with 31 and leaves nothing") {
+  // What queue stores, a reader must take (common/queue_file.h): the limit is exact.
+  const size_t rcpts = (kMaxEnvelope - 16) / 10;
+  std::string envelope;
+  envelope.reserve(kMaxEnvelope + 1);
+  for (size_t i = 0; i < rcpts; ++i) envelope += "Tb@y.test\0"s;
+  const size_t sender = kMaxEnvelope + 1 - envelope.size() - 3;  // "F" sender "\0" ... "\0"
+  envelope = "F" + std::string(sender, 's') + '\0' + envelope + '\0';
+  REQUIRE(envelope.size() == kMaxEnvelope + 1);
+  QueueFixture f;
+  StoreOutcome out = f.store("x\n", envelope);
+  CHECK(out.exit_code == queue_exit::kRefused);
+  CHECK(out.error == "envelope larger than 8388608 bytes");
+  CHECK(f.empty_queue());
+}
+
+TEST_CASE("queue: an id already in todo/ or done/ is refused and never overwritten") {
+  for (const char* sub : {"todo", "done"}) {
     QueueFixture f;
     f.dir.write("queue/"s + sub + "/" + kId, "older entry");
     StoreOutcome out = f.store("new\n", kEnvelope);
@@ -134,12 +171,24 @@ TEST_CASE("queue: queue directory trouble gives the 6x codes") {
   CHECK(missing.store(m.get(), e.get(), kId, 100, Deadline::after_seconds(5)).exit_code == 62);
 }
 
-TEST_CASE("queue: a missing todo/ fails the commit and takes mess/<id> back") {
+TEST_CASE("queue: a failed rename into todo/ is 64 and takes tmp/<id> back") {
   QueueFixture f;
   fs::remove(f.dir.path() / "queue" / "todo");
-  CHECK(f.store("x\n", kEnvelope).exit_code == queue_exit::kQueueTrouble + 5);  // 66: todo/
+  StoreOutcome out = f.store("x\n", kEnvelope);
+  CHECK(out.exit_code == queue_exit::kQueueTrouble + 3);  // 64: the rename into todo/
+  CHECK(out.error.starts_with("rename to "));
   CHECK(f.count("tmp") == 0);
-  CHECK(f.count("mess") == 0);
+}
+
+TEST_CASE("queue: no queue/mess/ is needed, and one left by an older layout is not touched") {
+  QueueFixture f;
+  CHECK_FALSE(fs::exists(f.dir.path() / "queue" / "mess"));
+  REQUIRE(f.store("x\n", kEnvelope).exit_code == 0);
+  CHECK_FALSE(fs::exists(f.dir.path() / "queue" / "mess"));
+  f.dir.write("queue/mess/"s + kId, "an old message");
+  fs::remove(f.dir.path() / "queue/todo" / kId);
+  REQUIRE(f.store("y\n", kEnvelope).exit_code == 0);
+  CHECK(f.dir.read("queue/mess/"s + kId) == "an old message");
 }
 
 TEST_CASE("queue: a silent writer runs into the deadline: 52, nothing left") {
@@ -169,7 +218,7 @@ TEST_CASE("queue: the envelope is read up to its final NUL and no further") {
 TEST_CASE("queue: the null sender round-trips through the store") {
   QueueFixture f;
   REQUIRE(f.store("x\n", "F\0Tb@y.test\0\0"s).exit_code == 0);
-  auto decoded = decode_envelope(f.dir.read("queue/todo/"s + kId));
+  auto decoded = decode_envelope(f.layout().envelope);
   CHECK(decoded.exit_code == 0);
   CHECK(decoded.envelope.sender.empty());
   CHECK(decoded.envelope.rcpts == std::vector<std::string>{"b@y.test"});

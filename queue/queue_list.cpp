@@ -1,7 +1,8 @@
-// queue/queue_list.cpp: the read-only walk over todo/, mess/ and done/ behind mailq.
+// queue/queue_list.cpp: the read-only walk over todo/, done/, info/ and bounce/ behind mailq.
 #include "queue/queue_list.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "common/done_file.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/queue_file.h"
 #include "common/queue_proto.h"
 #include "common/queue_state.h"
 
@@ -19,7 +21,7 @@ namespace tikimail {
 
 namespace {
 
-// Far above any real envelope or done file; a bigger one is reported, not read.
+// Far above any real done file; a bigger one is reported, not read.
 constexpr size_t kMaxListedFile = 16 * 1024 * 1024;
 
 struct DirCloser {
@@ -44,29 +46,33 @@ Result<std::vector<std::string>> todo_ids(const std::string& dir) {
 bool read_entry(const std::string& queue_dir, const std::string& id, ListedEntry* entry) {
   entry->id = id;
   const std::string todo = queue_dir + "/todo/" + id;
+  auto file = open_file(todo, O_RDONLY);
+  if (!file) {
+    if (file.error().errno_value() == ENOENT) return false;
+    entry->problem = file.error().message();
+    return true;
+  }
+  // One open file: its mtime, its trailer (the message size) and its envelope all come from
+  // the same entry, even if deliver removes the name meanwhile.
   struct stat st;
-  if (::stat(todo.c_str(), &st) != 0) {
-    if (errno == ENOENT) return false;
-    entry->problem = Status::from_errno("stat " + todo, errno).message();
+  if (::fstat(file->get(), &st) != 0) {
+    entry->problem = Status::from_errno("fstat " + todo, errno).message();
     return true;
   }
   entry->queued_at = st.st_mtime;
-  auto envelope = read_file(todo, kMaxListedFile);
-  if (!envelope) {
-    if (envelope.error().errno_value() == ENOENT) return false;
-    entry->problem = envelope.error().message();
+  auto layout = read_queue_file_layout(file->get(), todo);
+  if (!layout) {
+    entry->problem = layout.error().message();
     return true;
   }
-  EnvelopeDecode decoded = decode_envelope(*envelope);
+  EnvelopeDecode decoded = decode_envelope(layout->envelope);
   if (decoded.exit_code == queue_exit::kEnvelopeFormat) {
     entry->problem = "malformed envelope " + todo;
     return true;
   }
+  entry->bytes = layout->message_bytes;
   entry->sender = decoded.envelope.sender;
   entry->mark = decoded.envelope.mark;
-  const std::string mess = queue_dir + "/mess/" + id;
-  if (::stat(mess.c_str(), &st) == 0) entry->bytes = static_cast<uint64_t>(st.st_size);
-  else entry->problem = Status::from_errno("stat " + mess, errno).message();
   const std::string done_path = queue_dir + "/done/" + id;
   std::vector<bool> done(decoded.envelope.rcpts.size(), false);
   if (auto text = read_file(done_path, kMaxListedFile)) {

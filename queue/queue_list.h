@@ -30,7 +30,7 @@ struct ListedRecipient {
 struct ListedEntry {
   std::string id;
   time_t queued_at = 0;  // mtime of todo/<id>: when the entry was committed
-  uint64_t bytes = 0;    // size of mess/<id>
+  uint64_t bytes = 0;    // the message's size, from the trailer of todo/<id>
   std::string sender;    // "" for the null sender
   std::string mark;      // "bounce", "doublebounce", "delay" for notices deliver made
   std::vector<ListedRecipient> rcpts;

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "common/queue_file.h"
 #include "common/queue_proto.h"
 #include "common/queue_state.h"
 #include "common/test_util.h"
@@ -19,12 +20,11 @@ namespace {
 struct Queue {
   TempDir dir;
   Queue() {
-    for (const char* sub : {"tmp", "mess", "todo", "done", "info", "bounce"}) fs::create_directories(dir.path() / "queue" / sub);
+    for (const char* sub : {"tmp", "todo", "done", "info", "bounce"}) fs::create_directories(dir.path() / "queue" / sub);
   }
   std::string path() const { return (dir.path() / "queue").string(); }
   void entry(const std::string& id, const Envelope& env, const std::string& message) const {
-    dir.write("queue/mess/" + id, message);
-    dir.write("queue/todo/" + id, encode_envelope(env));
+    dir.write("queue/todo/" + id, queue_file_contents(message, encode_envelope(env)));
   }
 };
 
@@ -42,7 +42,7 @@ TEST_CASE("mailq: entries come sorted by id with sender, size and recipient stat
   q.entry("00000001bbbbbbbb", {"a@x.test", {"b@y.test", "c@z.test"}}, "hello\n");
   q.dir.write("queue/done/00000001bbbbbbbb", "1\n");
   q.dir.write("queue/todo/not-an-id", "ignored");
-  q.dir.write("queue/mess/00000003cccccccc", "no todo: not an entry");
+  q.dir.write("queue/tmp/00000003cccccccc", "being written: not an entry");
   auto entries = list_queue(q.path());
   REQUIRE(entries);
   REQUIRE(entries->size() == 2);
@@ -85,10 +85,27 @@ TEST_CASE("mailq: an unreadable queue is an error, an entry with a bad envelope 
   CHECK_FALSE(list_queue((empty.path() / "queue").string()));
   Queue q;
   q.dir.write("queue/todo/0000000100000001", "garbage");
+  q.dir.write("queue/todo/0000000200000002", queue_file_contents("m\n", "Xbad envelope"));
   auto entries = list_queue(q.path());
   REQUIRE(entries);
-  REQUIRE(entries->size() == 1);
-  CHECK_FALSE((*entries)[0].problem.empty());
+  REQUIRE(entries->size() == 2);
+  CHECK((*entries)[0].problem.find("not a queue entry") != std::string::npos);
+  CHECK((*entries)[1].problem.find("malformed envelope") != std::string::npos);
+}
+
+TEST_CASE("mailq: the size is the message's, from the trailer, not the file's") {
+  Queue q;
+  const std::string message = "Subject: size\n\nends like a trailer" + queue_file_trailer(7);
+  q.entry("00000001aaaaaaaa", {"a@x.test", {"b@y.test", "c@y.test"}}, message);
+  q.entry("00000002aaaaaaaa", {"a@x.test", {"b@y.test"}}, "");
+  auto entries = list_queue(q.path());
+  REQUIRE(entries);
+  REQUIRE(entries->size() == 2);
+  CHECK((*entries)[0].bytes == message.size());
+  CHECK((*entries)[0].rcpts.size() == 2);
+  CHECK((*entries)[0].problem.empty());
+  CHECK((*entries)[1].bytes == 0);
+  CHECK((*entries)[1].problem.empty());
 }
 
 TEST_CASE("mailq: ages are printed coarser as they grow") {

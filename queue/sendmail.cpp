@@ -108,7 +108,7 @@ void bounce_refused(const SendmailConfig& config, const std::string& msgid, cons
     log.warn("{} no notice to {}: {}", msgid, log_safe(sender), std::strerror(errno));
     return;
   }
-  auto notice = compose_dsn(in, file.get(), in.arrival);
+  auto notice = compose_dsn(in, file.get(), original.size(), in.arrival);
   if (!notice) {
     log.warn("{} no notice to {}: {}", msgid, log_safe(sender), notice.error().message());
     return;

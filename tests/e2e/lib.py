@@ -58,6 +58,18 @@ def stop_process(proc, grace=5):
         proc.wait()
 
 
+def parse_queue_entry(data):
+    """(message, envelope) of a queue entry file, queue/todo/<id> (queue/README.md "Layout"):
+    the message, the envelope, then `\\nTQ1` and the message length in 16 lowercase hex digits.
+    Raises AssertionError when the trailer is not valid."""
+    assert len(data) >= 20 and data[-20:-16] == b"\nTQ1", f"no trailer: {data[-20:]!r}"
+    digits = data[-16:]
+    assert re.fullmatch(rb"[0-9a-f]{16}", digits), f"bad trailer digits: {digits!r}"
+    length = int(digits, 16)
+    assert length + 20 <= len(data), f"message length {length} in a file of {len(data)} bytes"
+    return data[:length], data[length:-20]
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
     """Polls predicate() until it is true; raises AssertionError after timeout seconds."""
     end = time.monotonic() + timeout
@@ -90,9 +102,8 @@ class Installation:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def setup(self):
-        self.prefix = Path(tempfile.mkdtemp(prefix="tikimail-e2e-"))
-        os.chmod(self.prefix, 0o755)  # the service users must be able to enter it
+    def install(self):
+        """Runs scripts/install.sh on the prefix (again, for a test of a second run)."""
         env = dict(os.environ, LISTEN_IP="127.0.0.1", PORT_SMTP=str(self.port), PORT_POP3=str(self.pop3_port),
                    PORT_SUBMISSION=str(self.submission_port), PORT_SMTPS=str(self.smtps_port),
                    PORT_POP3S=str(self.pop3s_port), SRC_BIN=str(BIN))
@@ -101,6 +112,11 @@ class Installation:
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if installed.returncode != 0:
             raise RuntimeError(f"install.sh failed ({installed.returncode}): {installed.stderr}")
+
+    def setup(self):
+        self.prefix = Path(tempfile.mkdtemp(prefix="tikimail-e2e-"))
+        os.chmod(self.prefix, 0o755)  # the service users must be able to enter it
+        self.install()
         # The administrator's step (INSTALL): a certificate for localhost and 127.0.0.1.
         tls = self.prefix / "control" / "tls"
         self.cert = make_certificate(tls / "cert.pem", tls / "key.pem")
@@ -229,6 +245,23 @@ class Installation:
 
     def queue_ids(self):
         return sorted(os.listdir(self.prefix / "queue" / "todo"))
+
+    def inject(self, message, sender, rcpts, msgid=None):
+        """Queues `message` (bytes, exactly as given: no line end is added) by running bin/queue
+        itself, message on fd 0 and envelope on fd 1; returns queue's exit status."""
+        envelope = (b"F" + sender.encode() + b"\0" + b"".join(b"T" + r.encode() + b"\0" for r in rcpts) + b"\0")
+        env = dict(os.environ, TIKIMAIL_HOME=str(self.prefix), **({"MSGID": msgid} if msgid else {}))
+        env_read, env_write = os.pipe()
+        proc = subprocess.Popen([self.bin("queue")], stdin=subprocess.PIPE, stdout=env_read,
+                                stderr=subprocess.DEVNULL, env=env)
+        os.close(env_read)
+        try:
+            proc.stdin.write(message)
+            proc.stdin.close()
+            os.write(env_write, envelope)
+        finally:
+            os.close(env_write)
+        return proc.wait(timeout=30)
 
     def bin(self, name):
         return str(self.prefix / "bin" / name)

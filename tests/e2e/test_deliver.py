@@ -13,7 +13,7 @@ import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from lib import OUTSIDE_IP, RELAY_IP, Installation, SmtpClient, free_port, wait_until
+from lib import OUTSIDE_IP, RELAY_IP, Installation, SmtpClient, free_port, parse_queue_entry, wait_until
 
 SENDER = "sender@remote.test"
 
@@ -108,7 +108,36 @@ class DeliverTest(unittest.TestCase):
         line = re.compile(rf"deliver: {msgid} deferred rcpt=far@elsewhere\.test reason=\"[^\"]*{dead}[^\"]*\" attempts=1 ")
         wait_until(lambda: line.search(self.inst.log("deliver")), what="deferred log line")
         self.assertIn(msgid, self.inst.queue_ids())
-        self.assertTrue((self.inst.prefix / "queue" / "mess" / msgid).exists())
+        # The entry is one file: the message as queued (smtpd's Received first), the envelope,
+        # the trailer; there is no queue/mess/.
+        stored, envelope = parse_queue_entry((self.inst.prefix / "queue" / "todo" / msgid).read_bytes())
+        self.assertTrue(stored.startswith(b"Received: "), stored[:40])
+        # Sent raw, without dot-stuffing: smtpd took the leading dot away (RFC 5321 4.5.2).
+        self.assertIn(b"\nX-Marker: remote\n\nHello.\nleading dot\nremote line 00000 ", stored)
+        self.assertTrue(stored.endswith(b" stay as they are\n"), stored[-40:])
+        self.assertEqual(envelope, f"F{SENDER}\0Tfar@elsewhere.test\0\0".encode())
+        self.assertFalse((self.inst.prefix / "queue" / "mess").exists())
+
+    def test_messages_queued_without_a_final_newline_or_ending_like_a_trailer_arrive_byte_exact(self):
+        # bin/queue takes any bytes; the Maildir file is deliver's two lines and then exactly the
+        # message: never the envelope or the trailer that follow it in todo/<id>.
+        cases = {
+            "nonl": b"Subject: no final newline\nX-Marker: nonl\n\nlast line without LF",
+            "fake": b"Subject: fake trailer\nX-Marker: fake\n\nbody\nTQ10000000000000004",
+            "nul": b"X-Marker: nul\n\nNUL \0 and bare CR \r kept\n",
+        }
+        for marker, data in cases.items():
+            self.assertEqual(self.inst.inject(data, SENDER, ["bob@example.test"]), 0, marker)
+        for marker, data in cases.items():
+            wait_until(lambda: self.by_marker("bob@example.test", marker), what=f"message {marker}")
+            copies = self.by_marker("bob@example.test", marker)[marker]
+            self.assertEqual(copies, [f"Return-Path: <{SENDER}>\nDelivered-To: bob@example.test\n".encode() + data])
+        # An empty message: the Maildir file is deliver's two lines and nothing else.
+        only_header = f"Return-Path: <{SENDER}>\nDelivered-To: alice@example.test\n".encode()
+        before = self.inst.messages("alice@example.test").count(only_header)
+        self.assertEqual(self.inst.inject(b"", SENDER, ["alice@example.test"]), 0)
+        wait_until(lambda: self.inst.messages("alice@example.test").count(only_header) == before + 1,
+                   what="the empty message in alice's Maildir")
 
 
 class DeliverCrashTest(unittest.TestCase):

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from lib import Installation, wait_until
+from lib import Installation, parse_queue_entry, wait_until
 
 ME = "mx.example.test"
 ID = re.compile(r"^[0-9a-f]{16}$")
@@ -35,7 +35,7 @@ class QueueTestCase(unittest.TestCase):
         cls.inst.teardown()
 
     def setUp(self):
-        for sub in ("todo", "mess", "done", "tmp"):
+        for sub in ("todo", "done", "tmp"):
             for name in os.listdir(self.queue / sub):
                 os.unlink(self.queue / sub / name)
 
@@ -43,13 +43,15 @@ class QueueTestCase(unittest.TestCase):
         return sorted(os.listdir(self.queue / sub))
 
     def only_entry(self):
-        """The one committed entry: (id, message bytes, sender, recipients)."""
+        """The one committed entry, one file todo/<id> (message, envelope, trailer):
+        (id, message bytes, sender, recipients)."""
         ids = self.files("todo")
         self.assertEqual(len(ids), 1, f"todo/ holds {ids}")
-        self.assertEqual(self.files("mess"), ids)
         self.assertEqual(self.files("tmp"), [])
-        sender, rcpts = parse_envelope((self.queue / "todo" / ids[0]).read_bytes())
-        return ids[0], (self.queue / "mess" / ids[0]).read_bytes(), sender, rcpts
+        self.assertFalse((self.queue / "mess").exists(), "no queue/mess/ in this layout")
+        message, envelope = parse_queue_entry((self.queue / "todo" / ids[0]).read_bytes())
+        sender, rcpts = parse_envelope(envelope)
+        return ids[0], message, sender, rcpts
 
     def env(self, **extra):
         return dict(os.environ, TIKIMAIL_HOME=str(self.inst.prefix), **extra)
@@ -151,8 +153,7 @@ class SendmailTest(QueueTestCase):
             self.assertIn(b"Content-Type: text/rfc822-headers", notice)
             self.assertIn(b"X-Marker: too-big", notice)
             self.assertNotIn(b"x" * 100, notice)
-            for sub in ("todo", "mess"):
-                os.unlink(self.queue / sub / msgid)
+            os.unlink(self.queue / "todo" / msgid)
             # 1000 bytes exactly, counted with CRLF line ends, is accepted.
             out = self.sendmail(["alice@example.test"], b"S: b\r\n\r\n" + b"x" * 990 + b"\r\n")
             self.assertEqual(out.returncode, 0, out.stderr)
@@ -191,22 +192,55 @@ class QueueProgramTest(QueueTestCase):
         self.assertEqual(body, message)
         self.assertEqual((sender, rcpts), ("sender@example.test", ["alice@example.test", "bob@example.test"]))
         self.assertEqual(stderr, f"queue: {msgid} queued bytes={len(message)} rcpts=2\n")
-        self.assertEqual(os.stat(self.queue / "mess" / msgid).st_mode & 0o777, 0o640)
-        self.assertEqual(os.stat(self.queue / "todo" / msgid).st_mode & 0o777, 0o640)
+        # One file: the message, the envelope as given, the trailer with the message length.
+        stored = (self.queue / "todo" / msgid).read_bytes()
+        self.assertEqual(stored, message + self.ENVELOPE + b"\nTQ1" + b"%016x" % len(message))
+        st = os.stat(self.queue / "todo" / msgid)
+        self.assertEqual(st.st_mode & 0o777, 0o640)
+        self.assertEqual(st.st_nlink, 1)
+
+    def test_empty_message_and_one_that_ends_like_a_trailer_are_stored_exactly(self):
+        tricky = b"Subject: t\n\nno newline, then a fake trailer\nTQ10000000000000003"
+        for message in (b"", b"no newline at the end", tricky):
+            with self.subTest(message=message):
+                self.setUp()
+                proc, env_write = self.start_queue()
+                proc.stdin.write(message)
+                proc.stdin.close()
+                os.write(env_write, self.ENVELOPE)
+                os.close(env_write)
+                self.assertEqual(proc.wait(timeout=30), 0)
+                proc.stderr.close()
+                msgid, body, sender, rcpts = self.only_entry()
+                self.assertEqual(body, message)
+                self.assertEqual(rcpts, ["alice@example.test", "bob@example.test"])
+                self.assertEqual((self.queue / "todo" / msgid).read_bytes()[-20:], b"\nTQ1" + b"%016x" % len(message))
+
+    def test_a_new_installation_has_no_queue_mess_and_a_second_install_leaves_an_old_one_alone(self):
+        self.assertFalse((self.queue / "mess").exists())
+        old = self.queue / "mess"
+        old.mkdir()
+        (old / "00000001aaaaaaaa").write_bytes(b"a message of the older layout\n")
+        try:
+            self.inst.install()
+            self.assertEqual((old / "00000001aaaaaaaa").read_bytes(), b"a message of the older layout\n")
+        finally:
+            (old / "00000001aaaaaaaa").unlink()
+            old.rmdir()
 
     def test_sigkill_mid_message_leaves_no_entry(self):
         proc, env_write = self.start_queue()
         proc.stdin.write(b"Subject: half\n\n" + b"x" * 100000)
         proc.stdin.flush()
-        wait_until(lambda: any(n.endswith(".m") and os.path.getsize(self.queue / "tmp" / n) > 0
-                               for n in self.files("tmp")), what="queue writing tmp/<id>.m")
+        wait_until(lambda: any(ID.match(n) and os.path.getsize(self.queue / "tmp" / n) > 0
+                               for n in self.files("tmp")), what="queue writing tmp/<id>")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         os.close(env_write)
         proc.stdin.close()
         proc.stderr.close()
-        self.assertEqual(self.files("todo"), [])
-        self.assertEqual(self.files("mess"), [], "no complete stray outside tmp/")
+        self.assertEqual(self.files("todo"), [], "the only file is in tmp/, never in todo/")
+        self.assertEqual(len(self.files("tmp")), 1)
 
     def test_sigkill_while_waiting_for_the_envelope_leaves_no_entry(self):
         proc, env_write = self.start_queue()
@@ -219,7 +253,6 @@ class QueueProgramTest(QueueTestCase):
         os.close(env_write)
         proc.stderr.close()
         self.assertEqual(self.files("todo"), [])
-        self.assertEqual(self.files("mess"), [])
 
     def test_caller_that_gives_up_before_the_envelope_gets_54_and_nothing_queued(self):
         proc, env_write = self.start_queue()
@@ -228,7 +261,7 @@ class QueueProgramTest(QueueTestCase):
         os.close(env_write)  # no envelope at all: QueueClient::abort
         self.assertEqual(proc.wait(timeout=10), 54)
         proc.stderr.close()
-        self.assertEqual(self.files("todo") + self.files("mess") + self.files("tmp"), [])
+        self.assertEqual(self.files("todo") + self.files("tmp"), [])
 
     def test_malformed_envelope_is_91_and_nothing_queued(self):
         proc, env_write = self.start_queue()
@@ -238,7 +271,7 @@ class QueueProgramTest(QueueTestCase):
         os.close(env_write)
         self.assertEqual(proc.wait(timeout=10), 91)
         proc.stderr.close()
-        self.assertEqual(self.files("todo") + self.files("mess") + self.files("tmp"), [])
+        self.assertEqual(self.files("todo") + self.files("tmp"), [])
 
 
 class MailqTest(QueueTestCase):

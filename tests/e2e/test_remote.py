@@ -44,6 +44,19 @@ def report_parts(msg):
     return parts[0], status, parts[2]
 
 
+def without_sink_received(body):
+    """What the client sent, in LF form: smtp-sink's dump puts a Received field of its own
+    first and ends with one more empty line."""
+    body = body.replace(b"\r\n", b"\n")
+    if body.startswith(b"Received: "):
+        end = body.index(b"\n") + 1
+        while body[end:end + 1] in (b" ", b"\t"):  # folded continuation lines
+            end = body.index(b"\n", end) + 1
+        body = body[end:]
+    assert body.endswith(b"\n\n"), body[-40:]
+    return body[:-1]
+
+
 def notices(inst, address):
     return [parse(m) for m in inst.messages(address) if b"multipart/report" in m]
 
@@ -99,6 +112,24 @@ class RemoteTest(unittest.TestCase):
             self.assertNotIn(b"\r", body.replace(b"\r\n", b"\n"))
             self.wait_queue_empty()
             self.assertEqual(len(notices(self.inst, SENDER)), before)
+
+    def test_the_peer_gets_exactly_the_message_never_the_envelope_or_trailer_after_it(self):
+        # deliver-remote gets the entry file on fd 0 and the message length as -l: it sends that
+        # many bytes (CRLF and a last line end added on the wire) and nothing of what follows.
+        cases = [b"Subject: no final newline\nX-Marker: rnonl\n\nlast line without LF",
+                 b"Subject: fake trailer\nX-Marker: rfake\n\nbody\nTQ10000000000000004"]
+        with SmtpSink() as sink:
+            self.route(f"far.test:[127.0.0.1]:{sink.port}")
+            for data in cases:
+                self.assertEqual(self.inst.inject(data, SENDER, ["exact@far.test", "bob@example.test"]), 0)
+            got = sink.wait_for(len(cases))
+            bodies = sorted(without_sink_received(body) for _, _, body in got)
+            self.assertEqual(bodies, sorted(d + b"\n" for d in cases))
+            for _, rcpts, body in got:
+                self.assertEqual(rcpts, ["<exact@far.test>"])
+                self.assertNotIn(b"bob@example.test", body)  # in the envelope, after the message
+                self.assertNotIn(b"\0", body)
+            self.wait_queue_empty()
 
     def test_a_4xx_is_retried_and_delivered_once_the_peer_accepts(self):
         before = len(notices(self.inst, SENDER))
