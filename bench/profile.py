@@ -25,6 +25,8 @@ def main():
     ap.add_argument("--messages", type=int, default=3000)
     ap.add_argument("--port", default="smtp", choices=["smtp", "submission"])
     ap.add_argument("--no-perf", action="store_true", help="only the rate and the CPU per message")
+    ap.add_argument("--no-pool", action="store_true",
+                    help="remove queue/pool/ after installing: every entry a new file (queue/README.md)")
     cfg = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("profile: run as root")
@@ -40,6 +42,8 @@ def main():
     perf = None
     try:
         system.add_accounts(passwords)
+        if cfg.no_pool:
+            os.rmdir(system.prefix + "/queue/pool")
         system.start()
         time.sleep(1)
         data = bench.OUT + "/perf.data"

@@ -1,6 +1,8 @@
 // common/queue_file.cpp: the entry file's trailer, and finding the parts of an entry file.
 #include "common/queue_file.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,6 +81,71 @@ Result<QueueFileLayout> read_queue_file_layout(int fd, std::string_view what) {
         fmt::format("{}: an envelope of {} bytes, more than {}", what, envelope_bytes, kMaxEnvelope));
   if (Status s = pread_exact(fd, &layout.envelope, envelope_bytes, *length, what); !s) return s;
   return layout;
+}
+
+namespace {
+
+constexpr unsigned kPoolTries = 8;
+
+std::string pool_slot(const std::string& queue_dir, unsigned slot) {
+  return fmt::format("{}/pool/{}", queue_dir, slot % kPoolSlots);
+}
+
+// An OFD lock on the whole file: F_RDLCK for a reader, F_WRLCK to test for readers.
+bool ofd_lock(int fd, short type) {
+  struct flock lock {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  return ::fcntl(fd, F_OFD_SETLK, &lock) == 0;
+}
+
+}  // namespace
+
+unsigned pool_hint(std::string_view id) {
+  unsigned hint = 0;
+  for (char c : id.substr(id.size() >= 2 ? id.size() - 2 : 0))
+    hint = hint * 16 + static_cast<unsigned>(c >= 'a' ? c - 'a' + 10 : c >= '0' && c <= '9' ? c - '0' : 0);
+  return hint;
+}
+
+Status retire_entry_file(const std::string& queue_dir, const std::string& todo_path, unsigned hint) {
+  for (unsigned i = 0; i < kPoolTries; ++i) {
+    std::string slot = pool_slot(queue_dir, hint + i);
+    if (::renameat2(AT_FDCWD, todo_path.c_str(), AT_FDCWD, slot.c_str(), RENAME_NOREPLACE) == 0) return Status::ok();
+    if (errno == ENOENT && ::access(todo_path.c_str(), F_OK) != 0) return Status::ok();  // already gone
+    if (errno != EEXIST) break;  // no pool/ (an older install), no RENAME_NOREPLACE, ...: unlink
+  }
+  if (::unlink(todo_path.c_str()) != 0 && errno != ENOENT) return Status::from_errno("unlink " + todo_path, errno);
+  return Status::ok();
+}
+
+std::optional<Fd> claim_pool_file(const std::string& queue_dir, const std::string& path, unsigned hint, int mode) {
+  for (unsigned i = 0; i < kPoolTries; ++i) {
+    std::string slot = pool_slot(queue_dir, hint + i);
+    if (::renameat2(AT_FDCWD, slot.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+      if (errno == ENOENT) continue;  // an empty slot (or no pool/ at all)
+      return std::nullopt;
+    }
+    // Ours now, under `path`. Anything odd about it and it is dropped, never written.
+    int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    Fd file(fd);
+    struct stat st;
+    bool usable = file.valid() && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
+                  st.st_nlink == 1 && ofd_lock(fd, F_WRLCK) && ofd_lock(fd, F_UNLCK) && ::ftruncate(fd, 0) == 0 &&
+                  ((st.st_mode & 07777) == static_cast<mode_t>(mode) || ::fchmod(fd, static_cast<mode_t>(mode)) == 0);
+    if (usable) {
+      int flags = ::fcntl(fd, F_GETFL);
+      if (flags >= 0 && ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0) return file;
+    }
+    ::unlink(path.c_str());
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+Status hold_entry_for_reading(int fd) {
+  if (ofd_lock(fd, F_RDLCK)) return Status::ok();
+  return Status::from_errno("lock the queue entry for reading", errno);
 }
 
 }  // namespace tikimail

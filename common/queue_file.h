@@ -6,9 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "common/fd.h"
 #include "common/status.h"
 
 namespace tikimail {
@@ -48,5 +50,36 @@ struct QueueFileLayout {
 // whose envelope part is larger than kMaxEnvelope; temporary when fstat or pread fails, or
 // the file ends before its stated size (it changed under us).
 Result<QueueFileLayout> read_queue_file_layout(int fd, std::string_view what);
+
+// queue/pool/: spare entry files (queue/README.md, "The pool"). On a filesystem that avoids
+// reusing recently freed inodes (ext4 without a journal scans a whole block group of them at
+// every create), a new file per message and an unlink per delivery cost more CPU than the
+// rest of the queue together; so deliver puts a finished entry's file into the pool instead
+// of unlinking it, and queue takes a file from the pool before it creates one. The pool holds
+// at most kPoolSlots files, named 0 to kPoolSlots-1 in decimal.
+inline constexpr unsigned kPoolSlots = 64;
+
+// Where queue and deliver start looking in the pool for entry `id`: from its last two hex
+// digits, which are random (queue/README.md), so that concurrent runs rarely try one slot.
+unsigned pool_hint(std::string_view id);
+
+// deliver: moves the finished entry file `todo_path` into a free slot of `queue_dir`/pool
+// (rename without replacing, a few slots tried from `hint`); when none is free, or the pool
+// is missing, unlinks it. The name is gone from todo/ either way; the caller syncs todo/.
+// A name already gone (ENOENT) is no error.
+Status retire_entry_file(const std::string& queue_dir, const std::string& todo_path, unsigned hint);
+
+// queue: takes a spare file from `queue_dir`/pool (a few slots tried from `hint`) and renames
+// it to `path` (tmp/<id>), then opens it for writing, emptied, with mode `mode`. nullopt when
+// the pool has none to give (missing, empty) or the one taken is unusable: not a regular
+// file of ours with one link, or still open for reading in a deliver-remote, which holds an
+// OFD read lock on it (hold_entry_for_reading); such a file is unlinked, never written.
+// The caller then creates the file.
+std::optional<Fd> claim_pool_file(const std::string& queue_dir, const std::string& path, unsigned hint, int mode);
+
+// deliver-remote: an OFD read lock on the entry file open on `fd`, held until exit, so that
+// queue never refills this file from the pool while we still read the message from it (the
+// run may outlive the deliver child that started it). Errors: the lock is taken by a writer.
+Status hold_entry_for_reading(int fd);
 
 }  // namespace tikimail

@@ -2,6 +2,7 @@
 #include "common/queue_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -147,4 +148,97 @@ TEST_CASE("queue file: what is not a regular file or cannot be read is an error"
   auto closed = read_queue_file_layout(-1, "nothing");
   REQUIRE_FALSE(closed);
   CHECK(closed.error().temporary_failure());
+}
+
+namespace {
+
+// A queue directory with todo/, tmp/ and pool/, as install.sh makes it.
+std::string make_pool_queue(const TempDir& dir) {
+  for (const char* sub : {"todo", "tmp", "pool"}) std::filesystem::create_directories(dir.path() / "queue" / sub);
+  return (dir.path() / "queue").string();
+}
+
+ino_t inode_of(const std::string& path) {
+  struct stat st;
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+size_t pool_size(const std::string& q) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(q + "/pool")) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("queue pool: a retired entry file is taken back, emptied, as the same inode") {
+  TempDir dir;
+  std::string q = make_pool_queue(dir);
+  dir.write("queue/todo/0000000011111111", "an old message that must not survive");
+  ino_t ino = inode_of(q + "/todo/0000000011111111");
+  REQUIRE(retire_entry_file(q, q + "/todo/0000000011111111", pool_hint("0000000011111111")).is_ok());
+  CHECK_FALSE(std::filesystem::exists(q + "/todo/0000000011111111"));
+  CHECK(pool_size(q) == 1);
+
+  // A claim tries a few slots from its own hint: one within reach of the retired file's slot.
+  CHECK(pool_hint("0000000011111111") == 0x11);
+  auto fd = claim_pool_file(q, q + "/tmp/00000000222222aa", 0x10, 0640);
+  REQUIRE(fd.has_value());
+  CHECK(inode_of(q + "/tmp/00000000222222aa") == ino);
+  CHECK(std::filesystem::file_size(q + "/tmp/00000000222222aa") == 0);
+  REQUIRE(write_all(fd->get(), "new").is_ok());
+  CHECK(pool_size(q) == 0);
+  struct stat st;
+  REQUIRE(::stat((q + "/tmp/00000000222222aa").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0640);
+}
+
+TEST_CASE("queue pool: an empty or missing pool gives nothing; a full one makes retire unlink") {
+  TempDir dir;
+  std::string q = make_pool_queue(dir);
+  CHECK_FALSE(claim_pool_file(q, q + "/tmp/x", 0, 0640).has_value());
+  CHECK_FALSE(std::filesystem::exists(q + "/tmp/x"));
+  for (unsigned slot = 0; slot < kPoolSlots; ++slot) dir.write("queue/pool/" + std::to_string(slot), "spare");
+  dir.write("queue/todo/0000000011111111", "x");
+  REQUIRE(retire_entry_file(q, q + "/todo/0000000011111111", 5).is_ok());
+  CHECK_FALSE(std::filesystem::exists(q + "/todo/0000000011111111"));
+  CHECK(pool_size(q) == kPoolSlots);
+  // No pool/ at all (an older install): unlinked; and a name already gone is no error.
+  std::filesystem::remove_all(q + "/pool");
+  dir.write("queue/todo/0000000033333333", "x");
+  REQUIRE(retire_entry_file(q, q + "/todo/0000000033333333", 0).is_ok());
+  CHECK_FALSE(std::filesystem::exists(q + "/todo/0000000033333333"));
+  CHECK(retire_entry_file(q, q + "/todo/0000000033333333", 0).is_ok());
+  CHECK_FALSE(claim_pool_file(q, q + "/tmp/y", 0, 0640).has_value());
+}
+
+TEST_CASE("queue pool: a file still read by a deliver-remote is dropped, never refilled") {
+  TempDir dir;
+  std::string q = make_pool_queue(dir);
+  dir.write("queue/pool/3", "the message a deliver-remote is still sending");
+  auto reader = open_file(q + "/pool/3", O_RDONLY);
+  REQUIRE(reader.has_value());
+  REQUIRE(hold_entry_for_reading(reader->get()).is_ok());
+  CHECK_FALSE(claim_pool_file(q, q + "/tmp/z", 3, 0640).has_value());
+  CHECK_FALSE(std::filesystem::exists(q + "/tmp/z"));  // unlinked: the reader keeps its bytes
+  CHECK(pool_size(q) == 0);
+  char buf[64] = {};
+  CHECK(::pread(reader->get(), buf, sizeof buf - 1, 0) > 0);
+  CHECK(std::string(buf) == "the message a deliver-remote is still sending");
+}
+
+TEST_CASE("queue pool: anything but a plain file with one link is dropped") {
+  TempDir dir;
+  std::string q = make_pool_queue(dir);
+  dir.write("elsewhere", "not the queue's");
+  REQUIRE(::symlink((dir.path() / "elsewhere").c_str(), (q + "/pool/0").c_str()) == 0);
+  CHECK_FALSE(claim_pool_file(q, q + "/tmp/a", 0, 0640).has_value());
+  dir.write("queue/pool/1", "x");
+  REQUIRE(::link((q + "/pool/1").c_str(), (dir.path() / "second-name").c_str()) == 0);
+  CHECK_FALSE(claim_pool_file(q, q + "/tmp/b", 1, 0640).has_value());
+  std::filesystem::create_directory(q + "/pool/2");
+  CHECK_FALSE(claim_pool_file(q, q + "/tmp/c", 2, 0640).has_value());
+  CHECK(std::filesystem::file_size(dir.path() / "elsewhere") == 15);  // never written through
+  CHECK(std::filesystem::file_size(dir.path() / "second-name") == 1);
 }

@@ -7,6 +7,7 @@
 
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/queue_file.h"
 #include "common/queue_proto.h"
 #include "deliver-remote/delivery.h"
 #include "deliver-remote/identity.h"
@@ -46,6 +47,12 @@ int main(int argc, char** argv) try {
     return 100;
   }
   job->msgid = msgid;
+  // Until we exit, queue may not refill this entry file from its pool (common/queue_file.h):
+  // we may outlive the deliver child that started us, and the entry be finished meanwhile.
+  if (Status s = hold_entry_for_reading(0); !s) {
+    log.fatal("{} {}", msgid, s.message());
+    return 111;
+  }
   std::vector<std::string> warnings;
   auto config = RemoteConfig::load(&warnings);  // relative to the prefix, deliver's cwd
   for (const std::string& w : warnings) log.warn("{} {}", msgid, w);

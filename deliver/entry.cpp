@@ -38,7 +38,8 @@ constexpr time_t kThrottleJitter = 11;
 // would deliver every recipient again.
 Status remove_entry(const std::string& queue_dir, const std::string& id) {
   std::string todo = queue_dir + "/todo/" + id;
-  if (::unlink(todo.c_str()) != 0 && errno != ENOENT) return Status::from_errno("unlink " + todo, errno);
+  // The file goes into queue/pool/ for queue to refill, or away (common/queue_file.h).
+  if (Status s = retire_entry_file(queue_dir, todo, pool_hint(id)); !s) return s;
   if (Status s = sync_dir(queue_dir + "/todo"); !s) return s;
   for (const char* sub : {"/done/", "/info/", "/bounce/"}) {
     std::string path = queue_dir + sub + id;
@@ -263,9 +264,20 @@ bool EntryRun::deliver_group(const std::string& domain, const std::vector<size_t
               rcpts.size());
     return throttle(rcpts);
   }
-  RemoteCall call{domain, env_.sender, {}, entry_.get(), message_bytes_, id_};
+  // deliver-remote gets the entry through an open file of its own: our fd carries the entry's
+  // lock (flock belongs to the open file), which must end with this child, not live on in a
+  // deliver-remote that outlives it (deliver/README.md).
+  auto own = open_file(queue_dir_ + "/todo/" + id_, O_RDONLY);
+  if (!own) {
+    if (slots != nullptr) slots->release();
+    for (size_t i : rcpts)
+      if (!defer(i, own_result(RemoteResult::Kind::kTemporary, "4.3.0", own.error().message()))) return false;
+    return true;
+  }
+  RemoteCall call{domain, env_.sender, {}, own->get(), message_bytes_, id_};
   for (size_t i : rcpts) call.rcpts.push_back(routed_.at(i));
   auto results = ctx_.remote(call);
+  (void)own->close();
   if (slots != nullptr) slots->release();
   // A call can take long: later waits and the lifetime count from now.
   now_ = std::max(now_, ctx_.now + (::time(nullptr) - started_));

@@ -176,7 +176,10 @@ StoreOutcome QueueDir::store(int message_fd, int envelope_fd, const std::string&
 
   Leftovers leftovers;
   const std::string tmp = dir_ + "/tmp/" + id;
-  auto file = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, kQueueFileMode);
+  // A spare file from the pool when there is one (common/queue_file.h), else a new one.
+  Result<Fd> file = Status::temporary("no spare file");
+  if (auto spare = claim_pool_file(dir_, tmp, pool_hint(id), kQueueFileMode)) file = std::move(*spare);
+  else file = open_file(tmp, O_WRONLY | O_CREAT | O_EXCL, kQueueFileMode);
   if (!file) return failed(queue_exit::kQueueTrouble + 2, file.error());
   leftovers.add(tmp);
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # scripts/install.sh PREFIX: lay out a tikimail installation (DESIGN section 5) under PREFIX.
 #
-#   bin/ control/ control/tls/ users/ queue/{tmp,todo,done,info,bounce,lock} queue/trigger mail/ relay/
+#   bin/ control/ control/tls/ users/ queue/{tmp,todo,pool,done,info,bounce,lock} queue/trigger mail/ relay/
 #   service/ log/
 #
 # Idempotent: a second run updates the programs and the service run files, rebuilds
@@ -98,6 +98,9 @@ dir "$PREFIX/queue" 0750 tiki-queue:tiki-queue
 dir "$PREFIX/queue/tmp" 2770 tiki-queue:tiki-queue
 # No queue/mess: an entry is one file in todo/. One left by an older layout is not touched (queue/README.md).
 dir "$PREFIX/queue/todo" 2770 tiki-queue:tiki-queue
+# Spare entry files: deliver (group tiki-queue) moves finished ones in, queue takes them back
+# instead of creating a file per message (queue/README.md, "The pool").
+dir "$PREFIX/queue/pool" 2770 tiki-queue:tiki-queue
 dir "$PREFIX/queue/done" 2750 vmail:tiki-queue
 # deliver's own records (retry state, pending notices, connection slots). Set-gid, like
 # done/: the files deliver writes (mode 0640) belong to group tiki-queue, through which mailq

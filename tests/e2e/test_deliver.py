@@ -6,9 +6,11 @@ smtpd's Received header, then the message as sent with LF line ends.
 """
 
 import os
+import pwd
 import re
 import signal
 import smtplib
+import stat
 import threading
 import unittest
 from concurrent.futures import ThreadPoolExecutor
@@ -92,6 +94,41 @@ class DeliverTest(unittest.TestCase):
         for marker, copies in found.items():
             self.assertEqual(len(copies), 1, marker)
             self.assert_exact(copies[0], "bob@example.test", message(marker, 500))
+
+    def test_entry_files_are_refilled_from_the_pool_and_never_leak_old_bytes(self):
+        """queue/README.md "The pool": deliver moves a finished entry file into queue/pool/,
+        queue takes one back (emptied) for a later message instead of creating a file."""
+        pool = self.inst.prefix / "queue" / "pool"
+
+        def pool_files():
+            return {p.stat().st_ino: p.stat().st_mtime_ns for p in pool.iterdir()}
+
+        def send_and_wait(marker, size):
+            sent = message(marker, size)
+            send(self.inst.port, ["bob@example.test"], sent)
+            wait_until(lambda: self.by_marker("bob@example.test", marker), what=f"{marker} delivered")
+            copies = self.by_marker("bob@example.test", marker)[marker]
+            self.assertEqual(len(copies), 1)
+            self.assert_exact(copies[0], "bob@example.test", sent)
+
+        for i in range(30):  # long ones first: a refilled file must not keep their tails
+            send_and_wait(f"pool-long-{i:02d}", 60000)
+        wait_until(lambda: not list((self.inst.prefix / "queue" / "todo").iterdir()), what="todo/ empty")
+        before = pool_files()
+        self.assertTrue(0 < len(before) <= 64, before)
+        for i in range(30):
+            send_and_wait(f"pool-short-{i:02d}", 300)
+        wait_until(lambda: not list((self.inst.prefix / "queue" / "todo").iterdir()), what="todo/ empty")
+        after = pool_files()
+        self.assertLessEqual(len(after), 64)
+        refilled = [ino for ino, mtime in after.items() if ino in before and mtime > before[ino]]
+        self.assertTrue(refilled, "no pool file was taken back and written again")
+        for path in pool.iterdir():
+            st = path.lstat()
+            self.assertTrue(stat.S_ISREG(st.st_mode), path)
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o640, path)
+            if os.geteuid() == 0:
+                self.assertEqual(st.st_uid, pwd.getpwnam("tiki-queue").pw_uid, path)
 
     def test_unreachable_remote_recipient_stays_queued_and_is_logged_deferred(self):
         dead = free_port()  # nothing listens there: every try is refused
