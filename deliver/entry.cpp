@@ -420,6 +420,11 @@ int EntryRun::run(MaildirWriter& writer) {
     return entry_exit::kTrouble;
   }
   if (st.st_nlink == 0) return entry_exit::kFinished;
+  // Retired into the pool rather than unlinked, the file keeps its link, and queue may have
+  // refilled it for another message already: only the file todo/<id> still names is ours.
+  struct stat named;
+  if (::stat(todo_path.c_str(), &named) != 0 || named.st_ino != st.st_ino || named.st_dev != st.st_dev)
+    return entry_exit::kFinished;
   queued_at_ = st.st_mtime;
 
   // The one file holds the message, the envelope and the trailer (common/queue_file.h); the

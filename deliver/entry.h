@@ -17,6 +17,7 @@ namespace entry_exit {
 inline constexpr int kFinished = 0;   // every recipient finished; the entry is removed
 inline constexpr int kLeft = 1;       // a recipient is left for later (queue/info/<id> says when)
 inline constexpr int kBusy = 2;       // another process holds the entry's lock: try again soon
+inline constexpr int kNotStarted = 3; // a child's batch ran out of time before this entry: at once
 inline constexpr int kTrouble = 111;  // the child could not do its work (unreadable file ...)
 }  // namespace entry_exit
 

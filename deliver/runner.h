@@ -1,6 +1,6 @@
 // deliver/runner.h: the long-running parent: wakes on the trigger fifo, a periodic scan and
-// signals, forks one child per entry up to control/concurrencylocal, and schedules retries
-// from the children's exit statuses (deliver/entry.h).
+// signals, forks children (at most control/concurrencylocal) that each work through a batch
+// of due entries, and schedules retries from the results they report (deliver/entry.h).
 #pragma once
 
 #include <signal.h>
@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/fd.h"
 #include "common/log.h"
@@ -17,6 +18,16 @@
 #include "deliver/schedule.h"
 
 namespace tikimail {
+
+// A child works through at most this many entries, and starts no further one of its batch
+// after kBatchBudget: those go back to the runner, due at once. One entry per child when the
+// queue is quiet; under load a fork per entry cost more than the entry's own work.
+inline constexpr size_t kMaxBatch = 16;
+inline constexpr std::chrono::milliseconds kBatchBudget{1000};
+
+// How `due` entries are split among `free` children: sizes in order, each at most kMaxBatch,
+// as even as possible, and no more children than entries. Empty when either is 0.
+std::vector<size_t> plan_batches(size_t due, size_t free);
 
 class Runner {
  public:
@@ -37,8 +48,10 @@ class Runner {
  private:
   void scan(Clock::time_point now);
   void start_children(Clock::time_point now);
-  void start_child(const std::string& id, Clock::time_point now);
+  void start_child(std::vector<std::string> ids, Clock::time_point now);
   void reap(Clock::time_point now);
+  // Schedules entry `id` after its child reported `code` (entry_exit; -1: no report).
+  void finish(const std::string& id, int code, Clock::time_point now);
   void read_signals(Clock::time_point now);
   void drain_trigger();
   void reload();
@@ -54,7 +67,11 @@ class Runner {
   sigset_t old_mask_;                      // restored in each child
   Schedule schedule_;
   std::set<std::string> queue_;            // ids in todo/ at the last scan; sorted, oldest first
-  std::map<pid_t, std::string> children_;  // running children and their entries
+  struct Child {
+    std::vector<std::string> ids;  // its batch, in order
+    Fd results;                    // "<index> <code>\n" a finished entry, from the child
+  };
+  std::map<pid_t, Child> children_;        // running children and their batches
   std::set<std::string> running_;          // the same entries, for lookups by id
   std::set<std::string> forced_;           // flushed: the next child tries every recipient
   bool flush_ = false;                     // SIGALRM or SIGHUP: flush at the next scan

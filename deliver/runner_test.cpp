@@ -47,7 +47,7 @@ void trigger(const TempDir& dir) {
 
 // Starts a runner in a child working in `dir`; scans and retries are an hour apart, so only
 // the trigger and signals make it act.
-pid_t start_runner(const TempDir& dir) {
+pid_t start_runner(const TempDir& dir, unsigned concurrency = 10) {
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -57,6 +57,7 @@ pid_t start_runner(const TempDir& dir) {
       DeliverConfig config;
       config.queuescan = 3600;
       config.retry_base = 3600;
+      config.concurrency = concurrency;
       Runner runner(config, log);
       if (runner.open()) code = runner.run();
     }
@@ -100,6 +101,35 @@ TEST_CASE("runner: entries present at start are delivered; a trigger byte brings
   trigger(dir);
   CHECK(eventually([&] { return count_new(dir, "alice") == 2; }));
   CHECK(stop(pid) == 0);
+}
+
+TEST_CASE("runner: batches split the due entries evenly over the free children") {
+  CHECK(plan_batches(0, 10).empty());
+  CHECK(plan_batches(5, 0).empty());
+  CHECK(plan_batches(1, 10) == std::vector<size_t>{1});
+  CHECK(plan_batches(3, 10) == std::vector<size_t>{1, 1, 1});
+  CHECK(plan_batches(10, 4) == std::vector<size_t>{3, 3, 2, 2});
+  CHECK(plan_batches(20, 1) == std::vector<size_t>{kMaxBatch});  // the rest waits for a child
+  CHECK(plan_batches(100, 3) == std::vector<size_t>{kMaxBatch, kMaxBatch, kMaxBatch});
+}
+
+TEST_CASE("runner: one child works through a batch: 40 entries with one child at a time, each delivered once") {
+  TempDir dir;
+  make_prefix(dir);
+  // A bad entry in the middle of a batch must not stop the others: it stays queued.
+  for (int i = 0; i < 40; ++i) {
+    std::string id = fmt::format("65600000000001{:02x}", i);
+    if (i == 7) dir.write("queue/todo/" + id, "not a queue entry");
+    else enqueue(dir, id, "alice@example.test");
+  }
+  pid_t pid = start_runner(dir, 1);
+  CHECK(eventually([&] { return count_new(dir, "alice") == 39; }));
+  CHECK(eventually([&] {
+    return std::distance(std::filesystem::directory_iterator(dir.path() / "queue/todo"), {}) == 1;
+  }));
+  CHECK(std::filesystem::exists(dir.path() / "queue/todo/6560000000000107"));
+  CHECK(stop(pid) == 0);
+  CHECK(count_new(dir, "alice") == 39);
 }
 
 TEST_CASE("runner: SIGHUP retries a deferred entry at once") {
