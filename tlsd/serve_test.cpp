@@ -139,22 +139,31 @@ TEST_CASE("tlsd serve: implicit mode loads the certificate at start: broken, the
 namespace {
 
 // `tlsd -s` as smtpd starts it: the client's socket on 0 and 1, the control socket on fd 3.
-pid_t start_started_tlsd(const std::filesystem::path& dir, TestPair& pair, int control, int program_end) {
+// The test keeps the client end of `pair` and the program's end of the control socket.
+struct StartedTlsd {
+  pid_t pid;
+  Fd control;
+};
+
+StartedTlsd start_started_tlsd(const std::filesystem::path& dir, TestPair& pair) {
+  auto control = make_socket_pair();
+  REQUIRE(control.has_value());
   timeval limit{10, 0};
   ::setsockopt(pair.client.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   pid_t pid = ::fork();
   if (pid == 0) {
     (void)pair.client.close();
-    ::close(program_end);  // tlsd must see the program's EOF
+    (void)control->ours.close();  // tlsd must see the program's EOF
     if (::chdir(dir.c_str()) != 0 || ::dup2(pair.server.get(), 0) < 0 || ::dup2(pair.server.get(), 1) < 0 ||
-        ::dup2(control, kStartedControlFd) < 0)
+        ::dup2(control->theirs.get(), kStartedControlFd) < 0)
       ::_exit(99);
     Options options;
     options.started = true;
     ::_exit(serve(options, "192.0.2.1", Log("tlsd")));
   }
   (void)pair.server.close();
-  return pid;
+  (void)control->theirs.close();
+  return StartedTlsd{pid, std::move(control->ours)};
 }
 
 // The program's side of the answer: its text, and the fd attached (or an invalid Fd).
@@ -185,15 +194,12 @@ TEST_CASE("tlsd serve: -s handshakes on request, hands the connection over and r
   TempDir dir;
   REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
   TestPair pair;
-  auto control = make_socket_pair();
-  REQUIRE(control.has_value());
-  pid_t tlsd = start_started_tlsd(dir.path(), pair, control->theirs.get(), control->ours.get());
-  (void)control->theirs.close();
-  REQUIRE(write_all(control->ours.get(), std::string(1, kStartTlsRequest)).is_ok());
+  auto [tlsd, control] = start_started_tlsd(dir.path(), pair);
+  REQUIRE(write_all(control.get(), std::string(1, kStartTlsRequest)).is_ok());
   TestClient client(pair.client.get(), "mx.test");
   REQUIRE(client.connect());
   Fd app;
-  std::string answer = receive_answer(control->ours.get(), &app);
+  std::string answer = receive_answer(control.get(), &app);
   CHECK(answer.rfind("YTLSv1.3 ", 0) == 0);
   REQUIRE(app.valid());
   REQUIRE(write_all(app.get(), "250 hello\r\n").is_ok());
@@ -209,11 +215,8 @@ TEST_CASE("tlsd serve: -s whose program closes without asking exits 0 and sends 
   TempDir dir;
   REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
   TestPair pair;
-  auto control = make_socket_pair();
-  REQUIRE(control.has_value());
-  pid_t tlsd = start_started_tlsd(dir.path(), pair, control->theirs.get(), control->ours.get());
-  (void)control->theirs.close();
-  (void)control->ours.close();
+  auto [tlsd, control] = start_started_tlsd(dir.path(), pair);
+  (void)control.close();
   CHECK(exit_status(tlsd) == 0);
   CHECK(read_plain(pair.client.get()).empty());
 }
@@ -223,13 +226,10 @@ TEST_CASE("tlsd serve: -s with a key that does not load answers N and exits 1") 
   REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
   dir.write("control/tls/key.pem", "not a key\n");
   TestPair pair;
-  auto control = make_socket_pair();
-  REQUIRE(control.has_value());
-  pid_t tlsd = start_started_tlsd(dir.path(), pair, control->theirs.get(), control->ours.get());
-  (void)control->theirs.close();
-  REQUIRE(write_all(control->ours.get(), std::string(1, kStartTlsRequest)).is_ok());
+  auto [tlsd, control] = start_started_tlsd(dir.path(), pair);
+  REQUIRE(write_all(control.get(), std::string(1, kStartTlsRequest)).is_ok());
   Fd app;
-  std::string answer = receive_answer(control->ours.get(), &app);
+  std::string answer = receive_answer(control.get(), &app);
   CHECK(answer.rfind("N", 0) == 0);
   CHECK_THAT(answer, Catch::Contains("control/tls/key.pem"));
   CHECK_FALSE(app.valid());

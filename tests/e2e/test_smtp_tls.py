@@ -18,6 +18,16 @@ ALICE = "alice@example.test"
 BOB = "bob@example.test"
 
 
+def read_reply(f):
+    """One SMTP reply from the plaintext file `f`, its lines without line ends."""
+    lines = []
+    while True:
+        line = f.readline().decode()
+        lines.append(line.rstrip("\r\n"))
+        if len(line) < 4 or line[3] != "-":
+            return lines
+
+
 class SmtpTlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -133,12 +143,7 @@ class SmtpTlsTest(unittest.TestCase):
             f = raw.makefile("rb", buffering=0)
 
             def reply():
-                lines = []
-                while True:
-                    line = f.readline().decode()
-                    lines.append(line.rstrip("\r\n"))
-                    if len(line) < 4 or line[3] != "-":
-                        return lines
+                return read_reply(f)
             self.assertTrue(reply()[0].startswith("220 "))
             raw.sendall(b"EHLO client.test\r\n")
             self.assertIn("250-STARTTLS", reply())
@@ -185,12 +190,7 @@ class SmtpTlsTest(unittest.TestCase):
             f = raw.makefile("rb", buffering=0)
 
             def reply():
-                lines = []
-                while True:
-                    line = f.readline().decode()
-                    lines.append(line.rstrip("\r\n"))
-                    if len(line) < 4 or line[3] != "-":
-                        return lines
+                return read_reply(f)
             self.assertTrue(reply()[0].startswith("220 "))
             raw.sendall(b"EHLO client.test\r\n")
             self.assertIn("250-STARTTLS", reply())
