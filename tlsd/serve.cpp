@@ -37,7 +37,6 @@ Result<ServeConfig> ServeConfig::load() {
   return config;
 }
 
-
 namespace {
 
 struct CapSets {
@@ -250,6 +249,7 @@ int serve_started(const std::string& ip, const Log& log) {
   relay_to_end(tls, std::move(app), ip, log);
   return 0;
 }
+
 }  // namespace
 
 int serve(const Options& options, const std::string& ip, const Log& log) {
