@@ -78,15 +78,25 @@ int Runner::run() {
     } else if (children_.empty()) {
       break;
     }
-    struct pollfd fds[2] = {{signals_.get(), POLLIN, 0}, {trigger_.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, stopping_ ? -1 : poll_timeout(Clock::now()));
+    // The signals, the trigger, and each worker's answers.
+    std::vector<pollfd> fds{{signals_.get(), POLLIN, 0}, {trigger_.get(), POLLIN, 0}};
+    std::vector<pid_t> answering;
+    for (const auto& [pid, child] : children_) {
+      if (!child.results.valid()) continue;
+      fds.push_back({child.results.get(), POLLIN, 0});
+      answering.push_back(pid);
+    }
+    int n = ::poll(fds.data(), fds.size(), stopping_ ? -1 : poll_timeout(Clock::now()));
     if (n < 0 && errno != EINTR) {
       log_.warn("poll: {}", std::strerror(errno));
       ::sleep(1);  // do not spin on an error that persists
       continue;
     }
-    if (n > 0 && (fds[1].revents & POLLIN)) drain_trigger();
-    if (n > 0 && (fds[0].revents & POLLIN)) read_signals(Clock::now());
+    if (n <= 0) continue;
+    for (size_t k = 0; k < answering.size(); ++k)
+      if (fds[k + 2].revents != 0) read_results(answering[k]);
+    if (fds[1].revents & POLLIN) drain_trigger();
+    if (fds[0].revents & POLLIN) read_signals(Clock::now());
   }
   log_.info("stop");
   return 0;
@@ -138,96 +148,200 @@ std::vector<size_t> plan_batches(size_t due, size_t free) {
 }
 
 void Runner::start_children(Clock::time_point now) {
-  if (children_.size() >= config_.concurrency) return;
   std::vector<std::string> due;
   for (const auto& id : queue_)
     if (!running_.count(id) && schedule_.due(id, now)) due.push_back(id);
+  if (due.empty()) return;
+  std::vector<pid_t> idle;
+  for (const auto& [pid, child] : children_)
+    if (!child.retiring && child.in_flight.empty()) idle.push_back(pid);
+  size_t room = config_.concurrency > children_.size() ? config_.concurrency - children_.size() : 0;
   size_t next = 0;
-  for (size_t size : plan_batches(due.size(), config_.concurrency - children_.size())) {
-    start_child(std::vector<std::string>(due.begin() + static_cast<long>(next),
-                                         due.begin() + static_cast<long>(next + size)),
-                now);
+  for (size_t size : plan_batches(due.size(), idle.size() + room)) {
+    std::vector<std::string> batch(due.begin() + static_cast<long>(next), due.begin() + static_cast<long>(next + size));
     next += size;
+    pid_t pid = -1;
+    if (!idle.empty()) {
+      pid = idle.back();
+      idle.pop_back();
+    } else {
+      pid = start_worker();
+    }
+    if (pid < 0) {  // no process to be had: logged; try again shortly
+      for (const auto& id : batch) schedule_.retry_at(id, now + kBusyRetry);
+    } else if (!assign(pid, batch)) {  // the worker was leaving: another takes them next round
+      for (const auto& id : batch) schedule_.retry_at(id, now);
+    }
   }
 }
 
-void Runner::start_child(std::vector<std::string> ids, Clock::time_point now) {
-  std::vector<bool> force;
-  for (const auto& id : ids) force.push_back(forced_.count(id) > 0);
+pid_t Runner::start_worker() {
+  auto commands = make_pipe();
   auto results = make_pipe();
-  pid_t pid = results ? ::fork() : -1;
+  if (!commands || !results) {
+    log_.warn("worker pipe: {}", (!commands ? commands.error() : results.error()).message());
+    return -1;
+  }
+  pid_t pid = ::fork();
   if (pid < 0) {
-    log_.warn("{} fork: {}", ids.front(), results ? std::strerror(errno) : results.error().message());
-    for (const auto& id : ids) schedule_.retry_at(id, now + kBusyRetry);
-    return;
+    log_.warn("fork: {}", std::strerror(errno));
+    return -1;
   }
   if (pid == 0) {
-    // The child: default signal handling again, none of the parent's wake-up fds.
+    // The worker: default signal handling again, none of the parent's wake-up fds, and none
+    // of the other workers' pipes (a copy would keep their ends open).
     ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
     ::close(signals_.release());
     ::close(trigger_.release());
-    (void)results->read.close();
-    auto started = Clock::now();
-    MaildirWriter writer;
-    for (size_t k = 0; k < ids.size(); ++k) {
+    for (auto& [other, child] : children_) {
+      ::close(child.commands.release());
+      ::close(child.results.release());
+    }
+    ::close(commands->write.release());
+    ::close(results->read.release());
+    work(commands->read.release(), results->write.release());
+  }
+  (void)commands->read.close();
+  (void)results->write.close();
+  // Never wait on a worker: answers are read as they come, a full pipe is a failed send.
+  ::fcntl(commands->write.get(), F_SETFL, O_NONBLOCK);
+  ::fcntl(results->read.get(), F_SETFL, O_NONBLOCK);
+  Child child;
+  child.commands = std::move(commands->write);
+  child.results = std::move(results->read);
+  children_[pid] = std::move(child);
+  return pid;
+}
+
+bool Runner::assign(pid_t pid, const std::vector<std::string>& ids) {
+  auto it = children_.find(pid);
+  if (it == children_.end() || it->second.retiring) return false;
+  Child& child = it->second;
+  std::string lines;
+  std::vector<unsigned long> seqs;
+  for (const auto& id : ids) {
+    seqs.push_back(child.next_seq++);
+    lines += fmt::format("{} {} {}\n", seqs.back(), forced_.count(id) ? 1 : 0, id);
+  }
+  // One write of at most a few KB: a pipe takes it whole or not at all (PIPE_BUF is 4096 and
+  // a batch is at most 16 lines of 40 bytes).
+  ssize_t n = ::write(child.commands.get(), lines.data(), lines.size());
+  if (n != static_cast<ssize_t>(lines.size())) {
+    log_.warn("worker {}: {}", pid, n < 0 ? std::strerror(errno) : "short write");
+    retire(pid);
+    return false;
+  }
+  for (size_t k = 0; k < ids.size(); ++k) {
+    child.in_flight[seqs[k]] = ids[k];
+    running_.insert(ids[k]);
+    forced_.erase(ids[k]);
+  }
+  return true;
+}
+
+void Runner::work(int commands_fd, int results_fd) {
+  Fd commands(commands_fd), results(results_fd);
+  MaildirWriter writer;
+  std::string pending;
+  unsigned long served = 0;
+  for (;;) {
+    // Wait for work, at most kWorkerIdle; EOF (the runner closed the pipe) ends the worker.
+    pollfd p{commands.get(), POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kWorkerIdle).count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) ::_exit(0);  // idle: the runner sees our exit and forks anew when needed
+    char buf[4096];
+    ssize_t n = ::read(commands.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ::_exit(0);
+    pending.append(buf, static_cast<size_t>(n));
+    auto batch_started = Clock::now();
+    size_t end;
+    while ((end = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, end);
+      pending.erase(0, end + 1);
+      unsigned long seq = 0;
+      int force = 0;
+      char id[64] = {};
+      if (std::sscanf(line.c_str(), "%lu %d %63s", &seq, &force, id) != 3) ::_exit(111);
       int code = entry_exit::kTrouble;
-      if (k > 0 && Clock::now() - started > kBatchBudget) {
+      if (Clock::now() - batch_started > kBatchBudget) {
         code = entry_exit::kNotStarted;
       } else {
         try {
-          EntryContext ctx{config_, ::time(nullptr), force[k]};
+          EntryContext ctx{config_, ::time(nullptr), force != 0};
           ctx.remote = [](const RemoteCall& call) { return run_deliver_remote(kRemoteProgram, call, kRemoteLimit); };
           ctx.inject = inject_via_chain;
           ctx.slots_path = config_.queue_dir + "/lock/remote";
-          code = deliver_entry(config_.queue_dir, ids[k], ctx, writer, log_);
+          code = deliver_entry(config_.queue_dir, id, ctx, writer, log_);
         } catch (...) {
           code = entry_exit::kTrouble;  // out of memory or a bug: the entry stays queued
         }
       }
-      // A few bytes into a pipe nobody else writes: never blocks, never short.
-      std::string line = std::to_string(k) + " " + std::to_string(code) + "\n";
-      if (!write_all(results->write.get(), line)) ::_exit(111);
+      // A few bytes into a pipe the runner drains: never short.
+      if (!write_all(results.get(), fmt::format("{} {}\n", seq, code))) ::_exit(111);
+      // Past its share, the worker leaves; what the runner sent meanwhile is not started.
+      if (++served >= kWorkerEntries) ::_exit(0);
     }
-    ::_exit(0);  // not exit(): nothing of the parent's may be flushed or destroyed twice
   }
-  (void)results->write.close();
-  ::fcntl(results->read.get(), F_SETFL, O_NONBLOCK);  // read in reap, after the child is gone
-  for (const auto& id : ids) {
-    running_.insert(id);
-    forced_.erase(id);
+}
+
+void Runner::read_results(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  Child& child = it->second;
+  char buf[4096];
+  ssize_t n = -1;
+  while (child.results.valid() && (n = ::read(child.results.get(), buf, sizeof buf)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) (void)child.results.close();
+      break;
+    }
+    child.partial.append(buf, static_cast<size_t>(n));
   }
-  children_[pid] = Child{std::move(ids), std::move(results->read)};
+  if (n == 0) {  // it is leaving; reap() settles the rest
+    (void)child.results.close();
+    child.retiring = true;
+  }
+  size_t end;
+  while ((end = child.partial.find('\n')) != std::string::npos) {
+    unsigned long seq = 0;
+    int code = -1;
+    bool parsed = std::sscanf(child.partial.c_str(), "%lu %d", &seq, &code) == 2;
+    child.partial.erase(0, end + 1);
+    auto entry = child.in_flight.find(seq);
+    if (!parsed || entry == child.in_flight.end()) continue;
+    std::string id = std::move(entry->second);
+    child.in_flight.erase(entry);
+    running_.erase(id);
+    finish(id, code, Clock::now());
+  }
+  if (child.retiring && child.in_flight.empty()) (void)child.commands.close();
+}
+
+void Runner::retire(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  it->second.retiring = true;
+  if (it->second.in_flight.empty()) (void)it->second.commands.close();
 }
 
 void Runner::reap(Clock::time_point now) {
   int status = 0;
   pid_t pid;
   while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-    auto it = children_.find(pid);
-    if (it == children_.end()) continue;
-    Child child = std::move(it->second);
-    children_.erase(it);
-    // The child is gone and the pipe's write end was only its (close-on-exec in anything it
-    // ran): everything it reported is there, up to EOF.
-    std::string report;
-    char buf[512];
-    ssize_t n;
-    while ((n = ::read(child.results.get(), buf, sizeof buf)) > 0 && report.size() < 65536)
-      report.append(buf, static_cast<size_t>(n));
-    std::vector<int> codes(child.ids.size(), -1);
-    for (size_t at = 0; at < report.size();) {
-      size_t end = report.find('\n', at);
-      if (end == std::string::npos) break;
-      unsigned long k = 0;
-      int code = -1;
-      if (std::sscanf(report.c_str() + at, "%lu %d", &k, &code) == 2 && k < codes.size()) codes[k] = code;
-      at = end + 1;
-    }
-    if (WIFSIGNALED(status)) log_.warn("{} child killed by signal {}", child.ids.front(), WTERMSIG(status));
-    else if (WEXITSTATUS(status) != 0) log_.warn("{} child exited {}", child.ids.front(), WEXITSTATUS(status));
-    for (size_t k = 0; k < child.ids.size(); ++k) {
-      running_.erase(child.ids[k]);
-      finish(child.ids[k], codes[k], now);
+    if (!children_.count(pid)) continue;
+    read_results(pid);  // whatever it answered before it went
+    Child child = std::move(children_[pid]);
+    children_.erase(pid);
+    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (WIFSIGNALED(status)) log_.warn("worker {} killed by signal {}", pid, WTERMSIG(status));
+    else if (!clean) log_.warn("worker {} exited {}", pid, WEXITSTATUS(status));
+    // A worker that left on its own (idle, its share done) did not start what it had not read.
+    for (auto& [seq, id] : child.in_flight) {
+      running_.erase(id);
+      finish(id, clean ? entry_exit::kNotStarted : -1, now);
     }
   }
 }
@@ -269,6 +383,7 @@ void Runner::read_signals(Clock::time_point now) {
       case SIGINT:
         if (!stopping_) log_.info("stopping children={}", children_.size());
         stopping_ = true;
+        for (const auto& [pid, child] : children_) retire(pid);
         break;
       case SIGHUP:
         reload();
@@ -301,11 +416,15 @@ void Runner::reload() {
   }
   config_ = std::move(*config);
   schedule_.set_limits(seconds(config_.retry_base), seconds(config_.retry_max));
+  // Workers keep the configuration they were forked with: new ones take over.
+  for (const auto& [pid, child] : children_) retire(pid);
 }
 
 int Runner::poll_timeout(Clock::time_point now) const {
   Clock::time_point wake = std::min(next_scan_, next_garbage_);
-  if (children_.size() < config_.concurrency) {
+  bool can_start = children_.size() < config_.concurrency;
+  for (const auto& [pid, child] : children_) can_start = can_start || (!child.retiring && child.in_flight.empty());
+  if (can_start) {
     for (const auto& id : queue_)
       if (!running_.count(id)) wake = std::min(wake, schedule_.due_at(id));
   }

@@ -1,6 +1,6 @@
 // deliver/runner.h: the long-running parent: wakes on the trigger fifo, a periodic scan and
-// signals, forks children (at most control/concurrencylocal) that each work through a batch
-// of due entries, and schedules retries from the results they report (deliver/entry.h).
+// signals, hands due entries to worker children (at most control/concurrencylocal), and
+// schedules retries from the results they report (deliver/entry.h).
 #pragma once
 
 #include <signal.h>
@@ -19,11 +19,15 @@
 
 namespace tikimail {
 
-// A child works through at most this many entries, and starts no further one of its batch
-// after kBatchBudget: those go back to the runner, due at once. One entry per child when the
-// queue is quiet; under load a fork per entry cost more than the entry's own work.
+// A worker is a child that takes entries over a pipe and answers each, so that a busy queue
+// pays no fork and exit per entry (they cost more than a local delivery's own work). It gets
+// at most kMaxBatch entries at a time, only when idle, and starts no entry of a batch after
+// kBatchBudget (those go back to the runner, due at once). It exits when the runner closes its
+// pipe (reload, stop), after kWorkerIdle without work, or after kWorkerEntries entries.
 inline constexpr size_t kMaxBatch = 16;
 inline constexpr std::chrono::milliseconds kBatchBudget{1000};
+inline constexpr std::chrono::seconds kWorkerIdle{5};
+inline constexpr unsigned long kWorkerEntries = 1000;
 
 // How `due` entries are split among `free` children: sizes in order, each at most kMaxBatch,
 // as even as possible, and no more children than entries. Empty when either is 0.
@@ -48,7 +52,14 @@ class Runner {
  private:
   void scan(Clock::time_point now);
   void start_children(Clock::time_point now);
-  void start_child(std::vector<std::string> ids, Clock::time_point now);
+  // Forks a worker and returns its pid; -1 (logged) when no pipe or process could be made.
+  pid_t start_worker();
+  // Sends `ids` to the idle worker `pid`; false when it cannot take them (gone).
+  bool assign(pid_t pid, const std::vector<std::string>& ids);
+  [[noreturn]] void work(int commands, int results);  // the worker's loop, in the child
+  void read_results(pid_t pid);
+  // No new work for this worker; its pipe closes once it has answered what it has.
+  void retire(pid_t pid);
   void reap(Clock::time_point now);
   // Schedules entry `id` after its child reported `code` (entry_exit; -1: no report).
   void finish(const std::string& id, int code, Clock::time_point now);
@@ -68,10 +79,14 @@ class Runner {
   Schedule schedule_;
   std::set<std::string> queue_;            // ids in todo/ at the last scan; sorted, oldest first
   struct Child {
-    std::vector<std::string> ids;  // its batch, in order
-    Fd results;                    // "<index> <code>\n" a finished entry, from the child
+    Fd commands;                                     // to it: "<seq> <force> <id>\n" an entry
+    Fd results;                                      // from it: "<seq> <code>\n" an answer
+    std::map<unsigned long, std::string> in_flight;  // sent and not answered, by seq
+    unsigned long next_seq = 0;
+    std::string partial;                             // an answer not yet whole
+    bool retiring = false;                           // gets no new work
   };
-  std::map<pid_t, Child> children_;        // running children and their batches
+  std::map<pid_t, Child> children_;        // the workers
   std::set<std::string> running_;          // the same entries, for lookups by id
   std::set<std::string> forced_;           // flushed: the next child tries every recipient
   bool flush_ = false;                     // SIGALRM or SIGHUP: flush at the next scan

@@ -11,7 +11,9 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "common/fd.h"
@@ -130,6 +132,43 @@ TEST_CASE("runner: one child works through a batch: 40 entries with one child at
   CHECK(std::filesystem::exists(dir.path() / "queue/todo/6560000000000107"));
   CHECK(stop(pid) == 0);
   CHECK(count_new(dir, "alice") == 39);
+}
+
+TEST_CASE("runner: one worker serves entries that come one after another, then leaves when idle") {
+  TempDir dir;
+  make_prefix(dir);
+  enqueue(dir, "6560000000000200", "alice@example.test");  // found by the first scan
+  pid_t pid = start_runner(dir, 1);
+  REQUIRE(eventually([&] { return count_new(dir, "alice") == 1; }));
+  for (int i = 1; i < 5; ++i) {  // the runner listens on the fifo by now
+    enqueue(dir, fmt::format("65600000000002{:02x}", i), "alice@example.test");
+    trigger(dir);
+    CHECK(eventually([&] { return count_new(dir, "alice") == static_cast<size_t>(i + 1); }));
+  }
+  // Maildir names carry the delivering process's pid (P<pid>): one process for all five.
+  std::set<std::string> pids;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "mail/example.test/alice/Maildir/new")) {
+    std::string name = e.path().filename().string();
+    size_t p = name.find('P'), q = name.find('Q', p);
+    pids.insert(name.substr(p, q - p));
+  }
+  CHECK(pids.size() == 1);
+  CHECK(pids.count("P" + std::to_string(pid)) == 0);  // the worker, not the runner itself
+  // With nothing more to do, the worker leaves after kWorkerIdle.
+  auto children = [&] {
+    std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
+    std::string list;
+    std::getline(in, list);
+    return list;
+  };
+  CHECK_FALSE(children().empty());
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    gone = children().empty();
+  }
+  CHECK(gone);
+  CHECK(stop(pid) == 0);
 }
 
 TEST_CASE("runner: SIGHUP retries a deferred entry at once") {
