@@ -128,8 +128,8 @@ else
   dir "$PREFIX/relay" 0750
 fi
 # TLS certificates and keys (tlsd/README.md): only tlsd reads them, as root before it drops
-# to tiki-tls, or as `tlsd -s` through its file capability, so the directory is root's alone. The files are the administrator's (INSTALL);
-# `make run` makes a self-signed pair.
+# to tiki-tls, or as `tlsd -s` through its file capability, so the directory is root's alone.
+# The files are the administrator's (INSTALL); `make run` makes a self-signed pair.
 dir "$PREFIX/control/tls" 0700
 [ ! -f "$PREFIX/control/tls/key.pem" ] || own "$PREFIX/control/tls/key.pem" 0600
 dir "$PREFIX/service" 0755
