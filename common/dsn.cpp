@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "common/datetime.h"
+#include "common/fd.h"
 #include "common/remote_result.h"
 
 namespace tikimail {
@@ -20,7 +21,6 @@ constexpr size_t kFoldWidth = 78;      // RFC 5322 2.1.1: lines SHOULD stay with
 constexpr size_t kMaxWord = 900;       // a word cut below the 998-octet line limit (2.1.1)
 constexpr size_t kQpWidth = 76;        // RFC 2045 6.7 (5): encoded lines at most 76
 constexpr size_t kTextWidth = 72;      // the human-readable part wraps here
-constexpr size_t kReadChunk = 65536;
 constexpr size_t kMaxIdInBoundary = 32;
 // RFC 2046 5.1.1: a boundary of at most 70 bchars. "=_" cannot occur in quoted-printable
 // text ('=' there is always followed by two hex digits or a line end), so the text part can
@@ -137,20 +137,8 @@ void wrap(std::string& out, std::string_view first, std::string_view text, std::
 // Reads exactly the first `want` bytes of the file with pread from offset 0; a file that ends
 // sooner is an error (the caller asks for no more than the original's length).
 Result<std::string> read_original(int fd, size_t want) {
-  std::string buf;
-  while (buf.size() < want) {
-    size_t chunk = std::min(kReadChunk, want - buf.size());
-    size_t old = buf.size();
-    buf.resize(old + chunk);
-    ssize_t n = ::pread(fd, buf.data() + old, chunk, static_cast<off_t>(old));
-    if (n < 0) {
-      if (errno == EINTR) { buf.resize(old); continue; }
-      return Status::from_errno("read original message", errno);
-    }
-    buf.resize(old + static_cast<size_t>(n));
-    if (n == 0)
-      return Status::temporary(fmt::format("read original message: it ends after {} of {} bytes", old, want));
-  }
+  std::string buf(want, '\0');
+  if (Status s = pread_exact(fd, buf.data(), want, 0, want, "read original message"); !s) return s;
   return buf;
 }
 

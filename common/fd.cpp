@@ -73,6 +73,20 @@ Result<std::string> read_file(const std::string& path, size_t max) {
   return out;
 }
 
+Status pread_exact(int fd, char* out, size_t size, uint64_t offset, uint64_t total, std::string_view what) {
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::pread(fd, out + got, size - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno(what, errno);
+    }
+    if (n == 0) return Status::temporary(fmt::format("{}: it ends after {} of {} bytes", what, offset + got, total));
+    got += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
+
 Status sync_fd(int fd, std::string_view what) {
   if (::fsync(fd) != 0) return Status::from_errno(fmt::format("fsync {}", what), errno);
   return Status::ok();

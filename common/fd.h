@@ -39,6 +39,11 @@ Result<Fd> open_file(const std::string& path, int flags, int mode = 0600);
 Status write_all(int fd, std::string_view bytes);
 // Reads a whole (small) file; fails permanently above `max` bytes.
 Result<std::string> read_file(const std::string& path, size_t max);
+// Reads exactly `size` bytes at `offset` into `out` with pread (EINTR retried; the fd's
+// offset is neither used nor moved), for a reader that knows the file holds at least `total`
+// bytes. A file that ends sooner is a temporary error "<what>: it ends after N of <total>
+// bytes"; a read error is "<what>: <reason>".
+Status pread_exact(int fd, char* out, size_t size, uint64_t offset, uint64_t total, std::string_view what);
 // fsync the file; then the directory holding a just-created or renamed name,
 // so that the name itself survives a crash.
 Status sync_fd(int fd, std::string_view what);

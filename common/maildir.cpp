@@ -24,16 +24,11 @@ Status copy_message(int from, uint64_t bytes, int to, CrlfSize& size) {
   uint64_t offset = 0;
   while (offset < bytes) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), bytes - offset));
-    ssize_t n = ::pread(from, buf.data(), want, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::from_errno("read message", errno);
-    }
-    if (n == 0) return Status::temporary(fmt::format("read message: it ends after {} of {} bytes", offset, bytes));
-    std::string_view chunk(buf.data(), static_cast<size_t>(n));
+    if (Status s = pread_exact(from, buf.data(), want, offset, bytes, "read message"); !s) return s;
+    std::string_view chunk(buf.data(), want);
     if (Status s = write_all(to, chunk); !s) return s;
     size.feed(chunk);
-    offset += static_cast<uint64_t>(n);
+    offset += want;
   }
   return Status::ok();
 }

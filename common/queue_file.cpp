@@ -14,22 +14,6 @@ namespace {
 
 constexpr size_t kLengthDigits = kQueueFileTrailer - kQueueFileMagic.size();  // 16
 
-// Reads exactly `size` bytes at `offset` into `out`. EOF first means the file shrank.
-Status pread_exact(int fd, std::string* out, size_t size, uint64_t offset, std::string_view what) {
-  out->assign(size, '\0');
-  size_t got = 0;
-  while (got < size) {
-    ssize_t n = ::pread(fd, out->data() + got, size - got, static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::from_errno(fmt::format("read {}", what), errno);
-    }
-    if (n == 0) return Status::temporary(fmt::format("read {}: the file ended early (it changed)", what));
-    got += static_cast<size_t>(n);
-  }
-  return Status::ok();
-}
-
 }  // namespace
 
 std::string queue_file_trailer(uint64_t message_bytes) {
@@ -67,9 +51,12 @@ Result<QueueFileLayout> read_queue_file_layout(int fd, std::string_view what) {
   if (::fstat(fd, &st) != 0) return Status::from_errno(fmt::format("fstat {}", what), errno);
   if (!S_ISREG(st.st_mode)) return Status::permanent(fmt::format("{}: not a regular file", what));
   const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const std::string read_what = fmt::format("read {}", what);
   std::string trailer;
   if (size >= kQueueFileTrailer) {
-    if (Status s = pread_exact(fd, &trailer, kQueueFileTrailer, size - kQueueFileTrailer, what); !s) return s;
+    trailer.resize(kQueueFileTrailer);
+    if (Status s = pread_exact(fd, trailer.data(), kQueueFileTrailer, size - kQueueFileTrailer, size, read_what); !s)
+      return s;
   }
   auto length = parse_queue_file_trailer(trailer, size);
   if (!length) return Status::permanent(fmt::format("{}: {}", what, length.error().message()));
@@ -79,7 +66,8 @@ Result<QueueFileLayout> read_queue_file_layout(int fd, std::string_view what) {
   if (envelope_bytes > kMaxEnvelope)
     return Status::permanent(
         fmt::format("{}: an envelope of {} bytes, more than {}", what, envelope_bytes, kMaxEnvelope));
-  if (Status s = pread_exact(fd, &layout.envelope, envelope_bytes, *length, what); !s) return s;
+  layout.envelope.resize(envelope_bytes);
+  if (Status s = pread_exact(fd, layout.envelope.data(), envelope_bytes, *length, size, read_what); !s) return s;
   return layout;
 }
 
