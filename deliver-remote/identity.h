@@ -16,7 +16,4 @@ namespace tikimail {
 // install): running on with the caller's groups would defeat the separation.
 Status become_effective_user();
 
-// True when the process has no capability in any set (permitted, effective, inheritable).
-bool holds_no_capability();
-
 }  // namespace tikimail

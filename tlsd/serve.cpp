@@ -5,17 +5,13 @@
 #include "tlsd/serve.h"
 
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 
+#include "common/capability.h"
 #include "common/control.h"
 #include "common/starttls.h"
 #include "tlsd/handoff.h"
@@ -38,11 +34,6 @@ Result<ServeConfig> ServeConfig::load() {
 }
 
 namespace {
-
-struct CapSets {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-};
 
 const char* why_text(RelayEnd::Why why) {
   switch (why) {
@@ -208,18 +199,6 @@ int serve_on_request(const Options& options, const std::string& ip, const Log& l
   return relay_and_reap(tls, std::move(app), *pid, options, ip, log);
 }
 
-// Gives up what the file capability lent us for reading the keys: every capability, for good.
-Status drop_capabilities() {
-  CapSets none;
-  if (::syscall(SYS_capset, &none.header, none.data) != 0) return Status::from_errno("capset", errno);
-  CapSets now;
-  if (::syscall(SYS_capget, &now.header, now.data) != 0) return Status::from_errno("capget", errno);
-  for (const auto& d : now.data)
-    if (d.effective != 0 || d.permitted != 0 || d.inheritable != 0)
-      return Status::temporary("a capability is still held");
-  return Status::ok();
-}
-
 int serve_started(const std::string& ip, const Log& log) {
   // Nobody of our uid (the program that started us) may read our memory: the key while we
   // hold it, the session keys afterwards. A file capability makes us non-dumpable already.
@@ -239,8 +218,8 @@ int serve_started(const std::string& ip, const Log& log) {
   TlsSetup tls;
   Fd app;
   bool ok = hand_over(tls, std::move(control), &app, ip, log);
-  // The keys are read (the SNI ones during the handshake): no more reading of other users'
-  // files from here on, whatever happens next.
+  // The keys are read (the SNI ones during the handshake): the file capability that let us
+  // read them goes for good, whatever happens next.
   if (Status s = drop_capabilities(); !s) {
     log.fatal("{}", s.message());
     return 111;
