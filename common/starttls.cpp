@@ -44,12 +44,6 @@ std::optional<TlsRoute> tls_route() {
   return std::nullopt;
 }
 
-std::optional<int> tls_control_fd() {
-  auto route = tls_route();
-  if (!route || route->control_fd < 0) return std::nullopt;
-  return route->control_fd;
-}
-
 std::optional<TlsInfo> tls_from_environment() {
   const char* version = std::getenv("TLS");
   if (version == nullptr || *version == '\0') return std::nullopt;

@@ -39,9 +39,6 @@ struct TlsRoute {
 // that nothing this process execs (queue, checkpassword, pop3d-session) inherits them.
 std::optional<TlsRoute> tls_route();
 
-// tls_route() for callers that know only tlsd above them: the control fd from $TLSCTL.
-std::optional<int> tls_control_fd();
-
 struct TlsInfo {
   std::string version;  // "TLSv1.3"
   std::string cipher;   // "TLS_AES_256_GCM_SHA384"

@@ -185,17 +185,20 @@ TEST_CASE("starttls: TLSCTL names the control fd only while TLS is off") {
   REQUIRE(control.has_value());
   std::string fd = std::to_string(control->theirs.get());
   ::unsetenv("TLS");
+  ::unsetenv("TLSD");
   ::setenv("TLSCTL", fd.c_str(), 1);
-  CHECK(tls_control_fd() == control->theirs.get());
+  auto route = tls_route();
+  REQUIRE(route.has_value());
+  CHECK(route->control_fd == control->theirs.get());
   CHECK(std::getenv("TLSCTL") == nullptr);                     // taken: not passed on by exec
   CHECK((::fcntl(control->theirs.get(), F_GETFD) & FD_CLOEXEC) != 0);
   ::setenv("TLSCTL", "12x", 1);
-  CHECK_FALSE(tls_control_fd());
+  CHECK_FALSE(tls_route());
   ::setenv("TLSCTL", "1", 1);
-  CHECK_FALSE(tls_control_fd());
+  CHECK_FALSE(tls_route());
   ::setenv("TLSCTL", fd.c_str(), 1);
   ::setenv("TLS", "TLSv1.3", 1);
-  CHECK_FALSE(tls_control_fd());
+  CHECK_FALSE(tls_route());
   ::unsetenv("TLS");
   ::unsetenv("TLSCTL");
   CHECK_FALSE(tls_from_environment());
