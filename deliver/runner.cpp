@@ -154,7 +154,7 @@ void Runner::start_children(Clock::time_point now) {
   if (due.empty()) return;
   std::vector<pid_t> idle;
   for (const auto& [pid, child] : children_)
-    if (!child.retiring && child.in_flight.empty()) idle.push_back(pid);
+    if (child.idle()) idle.push_back(pid);
   size_t room = config_.concurrency > children_.size() ? config_.concurrency - children_.size() : 0;
   size_t next = 0;
   for (size_t size : plan_batches(due.size(), idle.size() + room)) {
@@ -423,7 +423,7 @@ void Runner::reload() {
 int Runner::poll_timeout(Clock::time_point now) const {
   Clock::time_point wake = std::min(next_scan_, next_garbage_);
   bool can_start = children_.size() < config_.concurrency;
-  for (const auto& [pid, child] : children_) can_start = can_start || (!child.retiring && child.in_flight.empty());
+  for (const auto& [pid, child] : children_) can_start = can_start || child.idle();
   if (can_start) {
     for (const auto& id : queue_)
       if (!running_.count(id)) wake = std::min(wake, schedule_.due_at(id));

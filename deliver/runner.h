@@ -61,7 +61,7 @@ class Runner {
   // No new work for this worker; its pipe closes once it has answered what it has.
   void retire(pid_t pid);
   void reap(Clock::time_point now);
-  // Schedules entry `id` after its child reported `code` (entry_exit; -1: no report).
+  // Schedules entry `id` after its worker answered `code` (entry_exit; -1: no answer).
   void finish(const std::string& id, int code, Clock::time_point now);
   void read_signals(Clock::time_point now);
   void drain_trigger();
@@ -85,10 +85,11 @@ class Runner {
     unsigned long next_seq = 0;
     std::string partial;                             // an answer not yet whole
     bool retiring = false;                           // gets no new work
+    bool idle() const { return !retiring && in_flight.empty(); }
   };
   std::map<pid_t, Child> children_;        // the workers
-  std::set<std::string> running_;          // the same entries, for lookups by id
-  std::set<std::string> forced_;           // flushed: the next child tries every recipient
+  std::set<std::string> running_;          // the entries in flight in any worker, by id
+  std::set<std::string> forced_;           // flushed: the next try takes every recipient
   bool flush_ = false;                     // SIGALRM or SIGHUP: flush at the next scan
   bool stopping_ = false;
   bool scan_now_ = true;
