@@ -11,20 +11,12 @@
 #include <cstdlib>
 
 #include "common/fd.h"
+#include "common/test_util.h"
 
 using namespace tikimail;
+using tikimail::testing::read_all;
 
 namespace {
-
-std::string read_all(int fd) {
-  std::string out;
-  char buf[512];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
 
 int wait_exit(pid_t pid) {
   int status = 0;

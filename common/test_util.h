@@ -38,6 +38,17 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Everything readable from `fd` until EOF (or an error).
+inline std::string read_all(int fd) {
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
 // Changes the working directory for the lifetime of the object.
 class ScopedChdir {
  public:

@@ -7,24 +7,16 @@
 #include <catch2/catch.hpp>
 
 #include "tlsd/handoff.h"
+#include "common/test_util.h"
 
 using namespace tikimail;
+using tikimail::testing::read_all;
 
 namespace {
 
 Result<Options> parse(std::vector<const char*> args) {
   args.insert(args.begin(), "tlsd");
   return parse_options(static_cast<int>(args.size()), args.data());
-}
-
-std::string read_all(int fd) {
-  std::string out;
-  char buf[512];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
 }
 
 }  // namespace

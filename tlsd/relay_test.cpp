@@ -14,6 +14,7 @@
 #include "tlsd/test_tls.h"
 
 using namespace tikimail;
+using tikimail::testing::read_all;
 using tikimail::testing::TempDir;
 using tikimail::testing::TestClient;
 using tikimail::testing::TestPair;
@@ -60,16 +61,6 @@ struct Harness {
     program.join();
   }
 };
-
-std::string read_all(int fd) {
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
 
 }  // namespace
 

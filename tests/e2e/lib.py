@@ -70,6 +70,23 @@ def parse_queue_entry(data):
     return data[:length], data[length:-20]
 
 
+def process_table():
+    """{pid: (comm, ppid, state)} of every process now, from /proc/PID/stat."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        head, tail = stat.rsplit(")", 1)  # the name may hold spaces and parentheses
+        fields = tail.split()
+        table[int(entry)] = (head.split("(", 1)[1], int(fields[1]), fields[0])
+    return table
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
     """Polls predicate() until it is true; raises AssertionError after timeout seconds."""
     end = time.monotonic() + timeout

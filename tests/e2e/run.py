@@ -12,6 +12,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from lib import process_table  # noqa: E402 - after the path is set
+
 
 class CountingResult(unittest.TextTestResult):
     def startTest(self, test):
@@ -35,20 +37,9 @@ def stop_leftovers():
     """Every installation's runsvdir is a child of this process until its teardown stops it: any
     still running now was left behind by a test. Stops them (SIGHUP: runsvdir ends its
     services) and returns their pids."""
-    me = str(os.getpid())
-    leaked = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if fields[1] == me and comm == "runsvdir" and fields[0] != "Z":
-            leaked.append(int(entry))
+    me = os.getpid()
+    leaked = [pid for pid, (comm, ppid, state) in process_table().items()
+              if ppid == me and comm == "runsvdir" and state != "Z"]
     for pid in leaked:
         os.kill(pid, signal.SIGHUP)
     return leaked

@@ -8,7 +8,6 @@ email parser, as a mail client would.
 
 import email
 import grp
-import os
 import pwd
 import email.policy
 import re
@@ -18,7 +17,7 @@ import time
 import unittest
 from pathlib import Path
 
-from lib import IS_ROOT, RELAY_IP, Installation, SmtpSink, wait_until
+from lib import IS_ROOT, RELAY_IP, Installation, SmtpSink, process_table, wait_until
 
 SENDER = "alice@example.test"
 
@@ -211,14 +210,7 @@ class RemoteTest(unittest.TestCase):
             send(self.inst, SENDER, ["slow@far.test"], message("uid"))
 
             def remote_pids():
-                pids = []
-                for entry in os.listdir("/proc"):
-                    try:
-                        if entry.isdigit() and Path(f"/proc/{entry}/comm").read_text().strip() == "deliver-remote":
-                            pids.append(entry)
-                    except OSError:
-                        pass
-                return pids
+                return [pid for pid, (comm, _, _) in process_table().items() if comm == "deliver-remote"]
 
             wait_until(remote_pids, what="a running deliver-remote")
             pid = remote_pids()[0]

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import unittest
 
-from lib import OUTSIDE_IP, REPO, Installation, wait_until
+from lib import OUTSIDE_IP, REPO, Installation, process_table, wait_until
 
 FILTER = REPO / "conf-templates" / "fail2ban" / "filter.d" / "tikimail-smtpd.conf"
 ALICE = "alice@example.test"
@@ -140,15 +140,9 @@ class SmtpTlsTest(unittest.TestCase):
         our EHLO, never RSET), or tlsd reads it as the start of the handshake, which fails."""
         with socket.create_connection(("127.0.0.1", self.inst.port), timeout=20,
                                       source_address=(OUTSIDE_IP, 0)) as raw:
-            f = raw.makefile("rb", buffering=0)
-
-            def reply():
-                return read_reply(f)
-            self.assertTrue(reply()[0].startswith("220 "))
-            raw.sendall(b"EHLO client.test\r\n")
-            self.assertIn("250-STARTTLS", reply())
+            f = self.greeted_with_starttls(raw)
             raw.sendall(b"STARTTLS\r\nRSET\r\n")
-            self.assertEqual(reply(), ["220 2.0.0 Ready to start TLS"])
+            self.assertEqual(read_reply(f), ["220 2.0.0 Ready to start TLS"])
             try:
                 tls = self.ctx.wrap_socket(raw, server_hostname="localhost")
             except (ssl.SSLError, ConnectionError, socket.timeout):
@@ -161,19 +155,18 @@ class SmtpTlsTest(unittest.TestCase):
             wait_until(lambda: f"starttls discarded=6 bytes of pipelined input ip={OUTSIDE_IP}"
                        in self.inst.log("smtpd"), what="the discarded line")
 
+    def greeted_with_starttls(self, raw):
+        """The greeting and an EHLO on the plaintext socket `raw`, which must offer STARTTLS.
+        Returns the unbuffered reader to go on with."""
+        f = raw.makefile("rb", buffering=0)
+        self.assertTrue(read_reply(f)[0].startswith("220 "))
+        raw.sendall(b"EHLO client.test\r\n")
+        self.assertIn("250-STARTTLS", read_reply(f))
+        return f
+
     def installation_processes(self):
         """{pid: (comm, ppid)} of every process under this installation's runsvdir."""
-        procs = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            procs[int(entry)] = (comm, ppid)
+        procs = {pid: (comm, ppid) for pid, (comm, ppid, _) in process_table().items()}
         mine, todo = {}, [self.inst.runsvdir.pid]
         while todo:
             parent = todo.pop()
@@ -187,20 +180,14 @@ class SmtpTlsTest(unittest.TestCase):
         """Port 25 runs smtpd straight under tcpserver; tlsd exists only once STARTTLS is asked
         for, as smtpd's child with smtpd's uid and no capability left (tlsd/README.md)."""
         with socket.create_connection(("127.0.0.1", self.inst.port), timeout=20) as raw:
-            f = raw.makefile("rb", buffering=0)
-
-            def reply():
-                return read_reply(f)
-            self.assertTrue(reply()[0].startswith("220 "))
-            raw.sendall(b"EHLO client.test\r\n")
-            self.assertIn("250-STARTTLS", reply())
+            f = self.greeted_with_starttls(raw)
             procs = self.installation_processes()
             smtpds = [pid for pid, (comm, _) in procs.items() if comm == "smtpd"]
             self.assertEqual(len(smtpds), 1, procs)
             self.assertEqual(procs[procs[smtpds[0]][1]][0], "tcpserver", "smtpd runs straight under tcpserver")
             self.assertEqual([c for c, ppid in procs.values() if ppid == smtpds[0]], [], "and alone")
             raw.sendall(b"STARTTLS\r\n")
-            self.assertEqual(reply(), ["220 2.0.0 Ready to start TLS"])
+            self.assertEqual(read_reply(f), ["220 2.0.0 Ready to start TLS"])
             with self.ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                 tls.sendall(b"EHLO client.test\r\n")
                 self.assertTrue(tls.recv(4096).decode().startswith("250-mx.example.test"))
