@@ -45,7 +45,7 @@ def main():
         if cfg.no_pool:
             os.rmdir(system.prefix + "/queue/pool")
         system.start()
-        time.sleep(1)
+        bench.settle()  # the rebuilt folder's deletions age first (bench/README.md, "Deletions")
         data = bench.OUT + "/perf.data"
         if not cfg.no_perf:
             perf = subprocess.Popen(["perf", "record", "-q", "-a", "-g", "-F", "999", "-o", data],

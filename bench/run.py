@@ -17,6 +17,7 @@ bench/out/results.md, and (unless --no-readme) the marked section of bench/READM
 """
 import argparse
 import datetime
+import itertools
 import multiprocessing
 import os
 import platform
@@ -31,6 +32,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -295,14 +297,46 @@ def count_new(maildirs):
     return n
 
 
+# This machine's ext4 has no journal, and then every create scans the inodes of its block group
+# freed in the last 30 seconds (60 while their inode table block is not written yet; measured
+# here: a create costs 12 us normally and 180 us in a group with 6000 files removed 31 s before,
+# synced, and 12 us again after 41 s). A burst that starts right after the benchmark's own
+# deletions (the previous run's folder, the other system's POP3 drain) would pay for those,
+# whichever system it measures. So the benchmark deletes nothing between the bursts (emptied
+# Maildirs go to trash/, truncated; the fsync loop keeps its files) but the POP3 drains, which
+# are a workload, and before each timed SMTP burst it syncs and waits until 45 s have passed
+# since the last deletion.
+RECENT_DELETE_SECONDS = 45
+TRASH = BASE + "/trash"
+_deleted_at = [0.0]
+
+
+def deleted_now():
+    _deleted_at[0] = time.monotonic()
+
+
+def settle():
+    os.sync()
+    wait = _deleted_at[0] + RECENT_DELETE_SECONDS - time.monotonic()
+    if wait > 0:
+        log("waiting %.0f s for the last deletions to age (bench/README.md, \"Deletions\")" % wait)
+        time.sleep(wait)
+
+
 def empty_maildirs(maildirs):
+    """Moves every message out of the Maildirs into trash/, truncated: no inode is freed."""
+    os.makedirs(TRASH, exist_ok=True)
     for d in maildirs:
         for sub in ("new", "cur", "tmp"):
             path = d + "/" + sub
             with os.scandir(path) as it:
                 for e in it:
                     if e.is_file(follow_symlinks=False):
-                        os.unlink(e.path)
+                        os.truncate(e.path, 0)
+                        os.rename(e.path, "%s/%d" % (TRASH, next(_trash_names)))
+
+
+_trash_names = itertools.count()
 
 
 def files_under(path):
@@ -393,7 +427,9 @@ class Tikimail:
         return all(not os.listdir("%s/queue/%s" % (self.prefix, d)) for d in ("todo", "tmp", "done"))
 
     def trace_pids(self):
-        return [self.service_pid("smtpd"), self.service_pid("deliver")]
+        # The SMTP listener and deliver (strace follows what they start), and the queue server
+        # with each of its workers, which are already running when strace attaches.
+        return [self.service_pid("smtpd"), self.service_pid("deliver")] + descendants([self.service_pid("queue")])
 
 
 PF_MASTER_CF = """\
@@ -651,6 +687,7 @@ def pop3_drain(system, drain_bin, expected):
     sys0 = system.cpu.usage()
     out = subprocess.run([drain_bin, HOST, str(system.ports["pop3"]), BASE + "/accounts"], capture_output=True,
                          text=True)
+    deleted_now()  # the server removed every message
     used = system.cpu.usage() - sys0 if sys0 is not None else None
     fields = dict(kv.split("=", 1) for kv in out.stdout.split())
     if out.returncode != 0 or int(fields.get("messages", -1)) != expected:
@@ -787,6 +824,7 @@ def strace_fsyncs(system, messages):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.5)   # strace attaches to every pid before the load starts
+        settle()
         smtp_burst(system, messages, 4096, 20)
         wait_queue_empty(system)
         time.sleep(1)
@@ -847,10 +885,10 @@ def fsync_ceiling(loop_bin):
     workloads' writeback does not slow it): once in one process, then in 20 processes at once
     (as many as the SMTP sessions; the filesystem's journal commits their fsyncs together).
     Returns (commits/s of one process, its fsyncs/s, commits/s of the 20 together)."""
-    os.sync()
+    settle()
     time.sleep(0.5)
-    path = BASE + "/fsync"
-    os.makedirs(path, exist_ok=True)
+    os.makedirs(BASE + "/fsync", exist_ok=True)
+    path = tempfile.mkdtemp(prefix="round", dir=BASE + "/fsync")  # kept until the end (fsync_loop.c)
     out = subprocess.run([loop_bin, path, "3"], capture_output=True, text=True, check=True).stdout
     fields = dict(kv.split("=", 1) for kv in out.split())
     procs = []
@@ -886,6 +924,7 @@ def one_round(system, cfg, passwords, drain_bin, results, ceiling):
         put("uss_pop3_post", mem["pop3_post"][1])
         log("%s: memory (PSS KiB, processes): %s" % (system.name, mem))
 
+        settle()
         accept, e2e, gen_cpu, used, n = smtp_burst(system, cfg.messages, 4096, 20)
         put("accept", n / accept)
         put("e2e", n / e2e)
@@ -904,6 +943,7 @@ def one_round(system, cfg, passwords, drain_bin, results, ceiling):
         put("gen_pop3", cpu / secs)
         log("%s: POP3 drained %d messages (%.1f MB) in %.2f s" % (system.name, msgs, nbytes / 1e6, secs))
 
+        # No settle: 50 creates after the drain's deletions cost milliseconds, not seconds.
         _, e2e, _, used, n = smtp_burst(system, cfg.large, 10 * 1000 * 1000, 10)
         put("large", n * 10.0 / e2e)
         put("large_cpu", per(used, n * 10.0))
@@ -1027,6 +1067,7 @@ def reset_base():
         wait_gone([old], 10)
     if os.path.lexists(BASE):
         shutil.rmtree(BASE)
+        deleted_now()
     os.makedirs(BASE)
     os.chmod(BASE, 0o755)
 
@@ -1130,6 +1171,9 @@ def main():
         stop_all()
         for system in systems:
             system.cpu.remove()
+        for kept in (BASE + "/fsync", TRASH):  # the fsync loops' files (some hundred MB), emptied Maildirs
+            if os.path.isdir(kept):
+                shutil.rmtree(kept)
 
     text = report(cfg, results, argv, started)
     with open(OUT + "/results.md", "w") as f:

@@ -4,11 +4,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 
 #include "common/address.h"
@@ -135,6 +140,18 @@ std::string QueueOutcome::describe() const {
 Result<QueueClient> QueueClient::start(const std::vector<std::string>& argv,
                                        const std::vector<std::string>& env_extra) {
   if (argv.empty()) return Status::permanent("no queue program configured");
+  if (argv.size() == 1 && argv[0].starts_with(kQueueServerPrefix)) {
+    QueueClient c;
+    c.server_ = argv[0].substr(kQueueServerPrefix.size());
+    if (c.server_.empty() || c.server_.size() >= sizeof(sockaddr_un::sun_path))
+      return Status::permanent("bad queue server socket path: " + argv[0]);
+    for (const auto& e : env_extra)
+      if (e.starts_with("MSGID=")) c.msgid_ = e.substr(6);
+    int fd = ::memfd_create("queue-message", MFD_CLOEXEC);
+    if (fd < 0) return Status::from_errno("memfd_create", errno);
+    c.message_ = Fd(fd);
+    return c;
+  }
   auto message = make_pipe();
   auto envelope = make_pipe();
   auto reply = make_pipe();
@@ -170,7 +187,106 @@ void QueueClient::write(std::string_view bytes) {
   if (buffer_.size() >= 65536) (void)flush();
 }
 
+namespace {
+
+// Sends the request of a queue server handoff: `data` with `fds` as SCM_RIGHTS.
+Status send_with_fds(int sock, std::string_view data, const int (&fds)[2]) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fds);
+  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+  for (;;) {
+    ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(data.size())) return Status::ok();
+    if (n < 0 && errno == EINTR) continue;
+    return Status::from_errno("send to the queue server", n < 0 ? errno : EPIPE);
+  }
+}
+
+}  // namespace
+
+QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadline) {
+  QueueOutcome out;
+  (void)flush();
+  Fd message = std::move(message_);
+  if (failed_) {  // the memfd could not take the message: memory or tmpfs limits
+    out.exit_code = queue_exit::kNoMemory;
+    out.trouble = "cannot hold the message for the queue server";
+    return out;
+  }
+  Fd envelope(::memfd_create("queue-envelope", MFD_CLOEXEC));
+  Status s = envelope.valid() ? write_all(envelope.get(), encode_envelope(env))
+                              : Status::from_errno("memfd_create", errno);
+  if (s && (::lseek(message.get(), 0, SEEK_SET) != 0 || ::lseek(envelope.get(), 0, SEEK_SET) != 0))
+    s = Status::from_errno("lseek", errno);
+  if (!s) {
+    out.exit_code = queue_exit::kNoMemory;
+    out.trouble = s.message();
+    return out;
+  }
+  Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) {
+    out.exit_code = queue_exit::kQueueTrouble;
+    out.trouble = std::string("socket: ") + std::strerror(errno);
+    return out;
+  }
+  // connect(2) waits while the server's backlog is full; SO_SNDTIMEO bounds that wait.
+  int ms = std::max(deadline.poll_ms(), 1);
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  (void)::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, server_.data(), server_.size());
+  int rc;
+  while ((rc = ::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr)) != 0 && errno == EINTR) {
+  }
+  if (rc != 0) {
+    out.exit_code = errno == EAGAIN ? queue_exit::kTimeout : queue_exit::kQueueTrouble;
+    out.trouble = fmt::format("queue server {}: {}", server_, std::strerror(errno));
+    return out;
+  }
+  const int fds[2] = {message.get(), envelope.get()};
+  if (s = send_with_fds(sock.get(), msgid_ + "\n", fds); !s) {
+    out.exit_code = queue_exit::kQueueTrouble;
+    out.trouble = s.message();
+    return out;
+  }
+  (void)message.close();
+  (void)envelope.close();
+  for (;;) {
+    pollfd p{sock.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, deadline.poll_ms());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      out.exit_code = queue_exit::kTimeout;
+      out.trouble = "no answer from the queue server";
+      return out;
+    }
+    unsigned char code = 0;
+    ssize_t got = ::read(sock.get(), &code, 1);
+    if (got < 0 && errno == EINTR) continue;
+    if (got == 1) {
+      out.exit_code = code;
+      // The queue itself never answers 82: that needs a reply text, and a server sends none.
+      if (out.exit_code == queue_exit::kCustomReply) out.exit_code = queue_exit::kBug;
+    } else {
+      out.exit_code = queue_exit::kBug;  // it ended without an answer, like a killed program
+      out.trouble = "the queue server closed without an answer";
+    }
+    return out;
+  }
+}
+
 QueueOutcome QueueClient::finish(const Envelope& env, Deadline deadline) {
+  if (!server_.empty()) return finish_at_server(env, deadline);
   QueueOutcome out;
   (void)flush();
   (void)message_.close();
@@ -212,6 +328,11 @@ QueueOutcome QueueClient::finish(const Envelope& env, Deadline deadline) {
 }
 
 void QueueClient::abort() {
+  if (!server_.empty()) {  // nothing was handed over yet
+    failed_ = true;
+    (void)message_.close();
+    return;
+  }
   if (pid_ <= 0) return;
   // No envelope: every stage sees its input end without one, removes what it wrote and exits
   // 54 (queue/README.md). Give it that chance; SIGKILL only for a chain that hangs, since a
@@ -243,8 +364,9 @@ Status queue_whole_message(const std::vector<std::string>& chain, const Envelope
   client->write(message);
   QueueOutcome outcome = client->finish(env, Deadline::after_seconds(kChainAnswerSeconds));
   if (outcome.ok()) return Status::ok();
-  if (outcome.permanent()) return Status::permanent("the queue refused it: " + outcome.describe());
-  return Status::temporary("the queue could not take it: " + outcome.describe());
+  std::string why = outcome.describe() + (outcome.trouble.empty() ? "" : " (" + outcome.trouble + ")");
+  if (outcome.permanent()) return Status::permanent("the queue refused it: " + why);
+  return Status::temporary("the queue could not take it: " + why);
 }
 
 }  // namespace tikimail

@@ -77,20 +77,34 @@ EnvelopeDecode decode_envelope(std::string_view bytes);
 struct QueueOutcome {
   int exit_code = queue_exit::kBug;
   std::string custom_reply;  // the text after D/Z with status 82
+  std::string trouble;       // for the caller's log: why the handoff itself failed, if it did
   bool ok() const { return exit_code == queue_exit::kOk; }
   bool permanent() const;    // 11, 31, 91, 82 with D
   // An SMTP reply text with its enhanced code, e.g. "4.3.0 queue write error or disk full".
   std::string describe() const;
 };
 
-// Runs one queue chain (argv words; argv[0] is exec'd, each stage execs the rest).
+// A chain of the one word "unix:PATH" is the resident queue server (`queue -l PATH`,
+// queue/README.md "The server") instead of a program to start. The message then collects in
+// an anonymous file (memfd) as it arrives, and finish() hands that file and one holding the
+// envelope to the server: one sendmsg(2) on a new connection to the unix socket PATH, whose
+// data is the message id and a newline and whose SCM_RIGHTS are exactly two fds, message
+// then envelope. The server reads both as the queue program reads fds 0 and 1 and answers
+// with one byte, the exit code; a connection closed without it is status 81. Nothing reaches
+// the server before finish(), so a slow client never holds a server process.
+inline constexpr std::string_view kQueueServerPrefix = "unix:";
+inline constexpr size_t kQueueServerRequestMax = 64;  // the request's data bytes, at most
+
+// Runs one queue chain (argv words; argv[0] is exec'd, each stage execs the rest), or hands
+// the message to the queue server (kQueueServerPrefix).
 class QueueClient {
  public:
   // Starts the chain with `env_extra` ("MSGID=...") added to the environment.
   static Result<QueueClient> start(const std::vector<std::string>& argv,
                                    const std::vector<std::string>& env_extra);
   QueueClient(QueueClient&& other) noexcept
-      : pid_(std::exchange(other.pid_, -1)), message_(std::move(other.message_)),
+      : pid_(std::exchange(other.pid_, -1)), server_(std::move(other.server_)), msgid_(std::move(other.msgid_)),
+        message_(std::move(other.message_)),
         envelope_(std::move(other.envelope_)), reply_(std::move(other.reply_)),
         buffer_(std::move(other.buffer_)), failed_(other.failed_) {}
   QueueClient& operator=(QueueClient&&) = delete;
@@ -108,7 +122,10 @@ class QueueClient {
  private:
   QueueClient() = default;
   Status flush();
+  QueueOutcome finish_at_server(const Envelope& env, Deadline deadline);
   pid_t pid_ = -1;
+  std::string server_;  // the server's socket path, in server mode; message_ is then a memfd
+  std::string msgid_;   // MSGID for the server
   Fd message_, envelope_, reply_;
   std::string buffer_;
   bool failed_ = false;

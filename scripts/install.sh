@@ -1,8 +1,8 @@
 #!/bin/sh
 # scripts/install.sh PREFIX: lay out a tikimail installation (DESIGN section 5) under PREFIX.
 #
-#   bin/ control/ control/tls/ users/ queue/{tmp,todo,pool,done,info,bounce,lock} queue/trigger mail/ relay/
-#   service/ log/
+#   bin/ control/ control/tls/ users/ queue/{tmp,todo,pool,done,info,bounce,lock} queue/trigger socket/
+#   mail/ relay/ service/ log/
 #
 # Idempotent: a second run updates the programs and the service run files, rebuilds
 # control/tcp.smtp.cdb, and never overwrites an existing control file, certificate or the
@@ -113,6 +113,9 @@ if [ ! -p "$PREFIX/queue/trigger" ]; then
   mkfifo "$PREFIX/queue/trigger"
 fi
 own "$PREFIX/queue/trigger" 0660 tiki-queue:tiki-queue
+# The queue server's socket (service/queue, queue/README.md "The server"): tiki-queue creates
+# it; group tiki-auth (smtpd) may reach it, nobody else.
+dir "$PREFIX/socket" 0750 tiki-queue:tiki-auth
 dir "$PREFIX/mail" 0750 vmail:vmail
 # The relay db (relayctl/README.md): only root (checkpassword, relayctl) writes entries;
 # smtpd reads them through its group tiki-auth (tlsd -g). Set-gid, so that every entry root
@@ -220,8 +223,10 @@ if [ -n "$root" ]; then
   # deliver: vmail owns the mailboxes; group tiki-queue opens the queue.
   deliver_chpst="chpst -u vmail:vmail:tiki-queue:tiki-send "
   log_chpst="chpst -u tiki-log "
+  # The queue server runs as the queue's owner, as the set-uid bin/queue does.
+  queue_chpst="chpst -u tiki-queue:tiki-queue "
 else
-  smtpd_ids='' pop3d_ids='' smtpd_tcp_ids='' pop3d_tcp_ids='' deliver_chpst='' log_chpst=''
+  smtpd_ids='' pop3d_ids='' smtpd_tcp_ids='' pop3d_tcp_ids='' deliver_chpst='' log_chpst='' queue_chpst=''
 fi
 
 # template SRC DST: substitute the placeholders, replace DST atomically (mode 755).
@@ -231,7 +236,8 @@ template() {
       -e "s|@PORT_POP3@|$PORT_POP3|g" -e "s|@PORT_POP3S@|$PORT_POP3S|g" \
       -e "s|@SMTPD_IDS@|$smtpd_ids|g" -e "s|@POP3D_IDS@|$pop3d_ids|g" \
       -e "s|@SMTPD_TCP_IDS@|$smtpd_tcp_ids|g" -e "s|@POP3D_TCP_IDS@|$pop3d_tcp_ids|g" \
-      -e "s|@DELIVER_CHPST@|$deliver_chpst|g" -e "s|@LOG_CHPST@|$log_chpst|g" "$1" > "$2.tmp"
+      -e "s|@DELIVER_CHPST@|$deliver_chpst|g" -e "s|@LOG_CHPST@|$log_chpst|g" \
+      -e "s|@QUEUE_CHPST@|$queue_chpst|g" "$1" > "$2.tmp"
   own "$2.tmp" 0755
   mv -f "$2.tmp" "$2"
 }

@@ -131,9 +131,12 @@ for spec in sys.argv[2:]:
 sys.exit(0 if ok else 1)
 EOF
 }
-# deliver_up: sv says run, for a second at least (a crashing service shows 0s).
+# deliver_up: sv says run, for a second at least (a crashing service shows 0s); the same for
+# the queue server, whose socket must be there too.
 deliver_up() {
-  sv status "$prefix/service/deliver" 2>/dev/null | grep -q '^run: [^(]*(pid [0-9]*) [1-9][0-9]*s'
+  sv status "$prefix/service/deliver" 2>/dev/null | grep -q '^run: [^(]*(pid [0-9]*) [1-9][0-9]*s' &&
+    sv status "$prefix/service/queue" 2>/dev/null | grep -q '^run: [^(]*(pid [0-9]*) [1-9][0-9]*s' &&
+    [ -S "$prefix/socket/queue" ]
 }
 ready=
 i=0
@@ -145,7 +148,7 @@ done
 sv status "$prefix"/service/* || true
 if [ -z "$ready" ]; then
   say "services did not come up within 10 s; see $prefix/log/<service>/current" >&2
-  say "(smtpd submission smtps pop3d pop3s deliver) and $prefix/log/runsvdir.log" >&2
+  say "(smtpd submission smtps pop3d pop3s queue deliver) and $prefix/log/runsvdir.log" >&2
   exit 1
 fi
 
@@ -164,6 +167,7 @@ tikimail demo is running under runit in $prefix (every port on $LISTEN_IP):
   smtps       $PORT_SMTPS  SMTP over TLS (implicit), SMTP AUTH before MAIL
   pop3d       $PORT_POP3  POP3, STLS offered; a login opens POP before SMTP on $PORT_SMTP
   pop3s       $PORT_POP3S  POP3 over TLS (implicit); a login does not open the relay
+  queue       queue server: smtpd hands every accepted message to it (run/socket/queue)
   deliver     queue runner, local delivery into run/mail/<domain>/<user>/Maildir
   relaypurge  drops expired POP-before-SMTP entries every 5 minutes (bin/relayctl list)
   domain      $DOMAIN, accounts: $ACCOUNTS (passwords in run/demo-passwords)

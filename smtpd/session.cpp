@@ -550,7 +550,8 @@ bool Session::receive_body(const std::string& msgid) {
     return true;
   }
   std::string text = outcome.describe();
-  log_.info("{} refused by queue status={} reply=\"{}\" ip={}", msgid, outcome.exit_code, text, client_.ip);
+  log_.info("{} refused by queue status={} reply=\"{}\" ip={}{}", msgid, outcome.exit_code, text, client_.ip,
+            outcome.trouble.empty() ? "" : " trouble=\"" + log_safe(outcome.trouble) + "\"");
   // A stage's exact reply ("423 sorry, ...") is sent as it is; otherwise 554 or 451.
   bool has_code = text.size() > 4 && text[0] >= '2' && text[0] <= '5' && text[1] >= '0' && text[1] <= '9' &&
                   text[2] >= '0' && text[2] <= '9' && text[3] == ' ';

@@ -164,7 +164,7 @@ class Installation:
         self.teardown()
 
     def start(self):
-        """Starts runsvdir on the prefix's service/ and waits for every port and deliver."""
+        """Starts runsvdir on the prefix's service/ and waits for every port, deliver and the queue server."""
         self.runsvdir = subprocess.Popen(["runsvdir", "-P", str(self.prefix / "service")],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                          start_new_session=True)
@@ -176,6 +176,8 @@ class Installation:
             # TLS first: a TCP connect is enough (tcpserver accepts only when the service runs).
             wait_until(lambda: self._connects(port), timeout=15, what=f"{name} on {port}")
         wait_until(lambda: self.service_pid("deliver"), timeout=15, what="deliver running")
+        # smtpd hands messages to the queue server: its socket is there once it listens.
+        wait_until(lambda: (self.prefix / "socket" / "queue").is_socket(), timeout=15, what="the queue server")
 
     def stop(self):
         if self.runsvdir is None:

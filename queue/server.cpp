@@ -1,0 +1,256 @@
+// queue/server.cpp: the resident queue server (queue/README.md "The server").
+#include "queue/server.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "common/control.h"
+#include "common/fd.h"
+#include "common/queue_proto.h"
+#include "queue/queue_dir.h"
+
+namespace tikimail {
+
+namespace {
+
+volatile sig_atomic_t g_busy = 0;  // a worker is inside a handoff
+volatile sig_atomic_t g_stop = 0;
+
+// A worker told to stop leaves at once while it waits for a connection, and after its
+// handoff otherwise: a message being stored is answered first.
+void worker_on_term(int) {
+  if (!g_busy) _exit(0);
+  g_stop = 1;
+}
+
+void parent_on_term(int) { g_stop = 1; }
+
+// The backstop for what poll(2) cannot bound (a hung disk under write or fsync), as in the
+// queue program: the client sees the connection close without an answer (81, temporary).
+void on_alarm(int) { _exit(queue_exit::kTimeout); }
+
+void set_handler(int sig, void (*handler)(int)) {
+  struct sigaction sa{};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: the parent's waitpid must return on SIGTERM
+  ::sigaction(sig, &sa, nullptr);
+}
+
+void answer(int conn, int code) {
+  unsigned char byte = static_cast<unsigned char>(code);
+  while (::send(conn, &byte, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+// The request: up to kQueueServerRequestMax bytes ending in a newline, with exactly two fds.
+// Returns false (and closes whatever came) on anything else.
+bool read_request(int conn, std::string* msgid, Fd* message, Fd* envelope, std::string* why) {
+  pollfd p{conn, POLLIN, 0};
+  Deadline deadline = Deadline::after_seconds(kServerRequestSeconds);
+  int n;
+  while ((n = ::poll(&p, 1, deadline.poll_ms())) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) {
+    *why = n == 0 ? "no request in time" : std::string("poll: ") + std::strerror(errno);
+    return false;
+  }
+  char data[kQueueServerRequestMax];
+  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+  iovec iov{data, sizeof data};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got;
+  while ((got = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  std::vector<Fd> fds;  // every fd that came, closed unless handed out
+  if (got > 0) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds.emplace_back(fd);
+      }
+    }
+  }
+  if (got <= 0) {
+    *why = got == 0 ? "closed before its request" : std::string("recvmsg: ") + std::strerror(errno);
+    return false;
+  }
+  std::string_view text(data, static_cast<size_t>(got));
+  if ((msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0 || fds.size() != 2 || text.back() != '\n') {
+    *why = fmt::format("malformed request: {} bytes, {} fds", got, fds.size());
+    return false;
+  }
+  *msgid = std::string(text.substr(0, text.size() - 1));
+  *message = std::move(fds[0]);
+  *envelope = std::move(fds[1]);
+  return true;
+}
+
+// One worker: accepts and serves until told to stop or kServerHandoffsPerWorker are done.
+[[noreturn]] void worker(int listener, const Log& log) {
+  set_handler(SIGTERM, worker_on_term);
+  set_handler(SIGINT, worker_on_term);
+  for (unsigned served = 0; served < kServerHandoffsPerWorker && !g_stop;) {
+    int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      log.warn("accept: {}", std::strerror(errno));
+      ::sleep(1);  // EMFILE, ENOBUFS: give the system a moment rather than spin
+      continue;
+    }
+    g_busy = 1;
+    (void)serve_handoff(conn, log);
+    g_busy = 0;
+    ++served;
+  }
+  _exit(0);
+}
+
+pid_t start_worker(int listener, const Log& log) {
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // A worker whose parent is gone (killed, crashed) would go on accepting on a socket whose
+    // name the restarted server has replaced: it is told to stop instead (SIGTERM: it answers
+    // a handoff in progress first). The getppid check closes the window before the prctl.
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) _exit(0);
+    worker(listener, log);
+  }
+  if (pid < 0) log.warn("fork: {}", std::strerror(errno));
+  return pid;
+}
+
+// Binds the listening socket at `path`, replacing a socket left by an earlier run (and only
+// a socket: any other file there is an error).
+Result<Fd> listen_at(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof addr.sun_path) return Status::permanent("bad socket path: " + path);
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return Status::permanent(path + " exists and is not a socket");
+    if (::unlink(path.c_str()) != 0) return Status::from_errno("unlink " + path, errno);
+  }
+  Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return Status::from_errno("socket", errno);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    return Status::from_errno("bind " + path, errno);
+  // Who may connect is decided by the socket's directory (queue/README.md "The server").
+  if (::chmod(path.c_str(), 0666) != 0) return Status::from_errno("chmod " + path, errno);
+  if (::listen(sock.get(), SOMAXCONN) != 0) return Status::from_errno("listen " + path, errno);
+  return sock;
+}
+
+}  // namespace
+
+int serve_handoff(int conn_fd, const Log& log) {
+  Fd conn(conn_fd);
+  std::string msgid, why;
+  Fd message, envelope;
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) peer.uid = static_cast<uid_t>(-1);
+  if (!read_request(conn.get(), &msgid, &message, &envelope, &why)) {
+    log.warn("handoff from uid {} refused: {}", static_cast<long>(peer.uid), why);
+    answer(conn.get(), queue_exit::kReadError);
+    return queue_exit::kReadError;
+  }
+  auto databytes = read_control_uint("control/databytes", 20971520);
+  if (!databytes) {
+    log.warn("cannot read configuration: {}", databytes.error().message());
+    answer(conn.get(), queue_exit::kConfig);
+    return queue_exit::kConfig;
+  }
+  std::string id = choose_message_id(msgid.c_str());
+  QueueDir queue("queue");
+  ::alarm(kServerReadSeconds + 60);
+  StoreOutcome stored = queue.store(message.get(), envelope.get(), id, *databytes + kChainHeaderRoom,
+                                    Deadline::after_seconds(kServerReadSeconds));
+  ::alarm(0);
+  if (stored.exit_code != queue_exit::kOk) {
+    log.warn("{} not queued status={} uid={} {}", id, stored.exit_code, static_cast<long>(peer.uid),
+             log_safe(stored.error));
+  } else {
+    queue.wake();
+    log.info("{} queued bytes={} rcpts={} uid={}", id, stored.bytes, stored.rcpts, static_cast<long>(peer.uid));
+  }
+  answer(conn.get(), stored.exit_code);
+  return stored.exit_code;
+}
+
+int serve_queue(const std::string& path, unsigned workers, const Log& log) {
+  // Installed set-uid, bin/queue must never serve for whoever runs it: the server unlinks
+  // and binds a path it is given, as tiki-queue. It runs only as the user it is.
+  if (::getauxval(AT_SECURE) != 0 || ::getuid() != ::geteuid()) {
+    log.fatal("the server runs only as its own user (chpst -u in its run script), not set-uid");
+    return 100;
+  }
+  if (workers == 0 || workers > kServerMaxWorkers) {
+    log.fatal("workers must be 1 to {}", kServerMaxWorkers);
+    return 100;
+  }
+  ::umask(027);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGALRM, on_alarm);
+  auto sock = listen_at(path);
+  if (!sock) {
+    log.fatal("{}", sock.error().message());
+    return 111;
+  }
+  // Handlers first, so that a stop during the start-up is not lost; each worker sets its own.
+  set_handler(SIGTERM, parent_on_term);
+  set_handler(SIGINT, parent_on_term);
+  std::vector<pid_t> pids;
+  for (unsigned i = 0; i < workers; ++i)
+    if (pid_t pid = start_worker(sock->get(), log); pid > 0) pids.push_back(pid);
+  log.info("serving on {} with {} workers", path, pids.size());
+  while (!g_stop) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECHILD && !g_stop) {  // every fork failed: try again in a second
+        ::sleep(1);
+        for (unsigned i = 0; i < workers; ++i)
+          if (pid_t p = start_worker(sock->get(), log); p > 0) pids.push_back(p);
+      }
+      continue;
+    }
+    std::erase(pids, pid);
+    if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+      log.warn("worker {} ended with status {}", pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+      ::sleep(1);  // a worker that keeps failing is not restarted in a tight loop
+    }
+    if (!g_stop)
+      if (pid_t p = start_worker(sock->get(), log); p > 0) pids.push_back(p);
+  }
+  // No new connection reaches a worker after this; those already accepted are answered.
+  (void)::unlink(path.c_str());
+  for (pid_t pid : pids) ::kill(pid, SIGTERM);
+  for (pid_t pid : pids)
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  log.info("stopped");
+  return 0;
+}
+
+}  // namespace tikimail
