@@ -46,6 +46,7 @@ HOST = "127.0.0.1"
 # Ports of their own: `make run` uses 2525/2587/2465/2110/2995, the tests those and random high ones.
 TIKI_PORTS = {"smtp": 3525, "submission": 3587, "smtps": 3465, "pop3": 3110, "pop3s": 3995}
 PF_PORTS = {"smtp": 4525, "smtps": 4465, "pop3": 4110, "pop3s": 4995}
+FLOOR_PORT = 5525  # tcpserver with bench/smtp_floor.c
 TIKI = "tikimail"
 PFD = "postfix-dovecot"
 
@@ -642,6 +643,43 @@ def wait_queue_empty(system, seconds=300):
         time.sleep(0.1)
 
 
+def start_sources(port, per, size, sessions, errlog):
+    """`sessions` smtp-source processes, `per` messages each, recipients spread over ACCOUNTS."""
+    return [subprocess.Popen(["smtp-source", "-s", "1", "-m", str(per), "-l", str(size), "-M", "client.test",
+                              "-f", SENDER, "-t", ACCOUNTS[i % len(ACCOUNTS)], "%s:%d" % (HOST, port)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errlog)
+            for i in range(sessions)]
+
+
+def floor_burst(floor_bin, total, cpu):
+    """The SMTP burst against tcpserver and bench/smtp_floor.c, which stores nothing: the cost of
+    a process per connection on this machine. Returns (messages/s, CPU ms per message or None)."""
+    server = subprocess.Popen(["tcpserver", "-R", "-H", "-l", "bench", "-c", "40", HOST, str(FLOOR_PORT), floor_bin],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              preexec_fn=cpu.join)
+    errlog = open(BASE + "/smtp-source.err", "ab")
+    try:
+        deadline = time.monotonic() + 10
+        while port_free(FLOOR_PORT):
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise BenchError("tcpserver for the floor did not start")
+            time.sleep(0.05)
+        per = total // 20
+        used0 = cpu.usage()
+        start = time.monotonic()
+        procs = start_sources(FLOOR_PORT, per, 4096, 20, errlog)
+        bad = [p.wait() for p in procs]
+        elapsed = time.monotonic() - start
+        if any(bad):
+            raise BenchError("smtp-source against the floor failed (%s)" % bad)
+        used = cpu.usage() - used0 if used0 is not None else None
+        return per * 20 / elapsed, (None if used is None else used / (per * 20) * 1000)
+    finally:
+        errlog.close()
+        server.terminate()
+        server.wait()
+
+
 def smtp_burst(system, total, size, sessions, port=None):
     """`sessions` smtp-source processes in parallel, one per account, one connection per message.
     Returns (accept_seconds, end_to_end_seconds, generator_cpu_seconds, system_cpu_seconds or None,
@@ -651,10 +689,7 @@ def smtp_burst(system, total, size, sessions, port=None):
     errlog = open(BASE + "/smtp-source.err", "ab")
     cpu0, sys0 = children_cpu(), system.cpu.usage()
     start = time.monotonic()
-    procs = [subprocess.Popen(["smtp-source", "-s", "1", "-m", str(per), "-l", str(size), "-M", "client.test",
-                               "-f", SENDER, "-t", ACCOUNTS[i % len(ACCOUNTS)], "%s:%d" % (HOST, port)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errlog)
-             for i in range(sessions)]
+    procs = start_sources(port, per, size, sessions, errlog)
     accepted = None
     expected = per * sessions
     deadline = start + 600
@@ -869,6 +904,8 @@ METRICS = [
     ("tls_pop3s", "TLS handshakes/s on POP3S (995), 4 clients", "conn/s", "higher", "%.0f"),
     ("tls_cpu", "CPU of the mail system per SMTPS connection", "ms", "lower", "%.2f"),
     ("fsync_per_msg", "fsync calls per accepted message (strace, {fs} messages)", "calls", "-", "%.2f"),
+    ("floor", "floor: the SMTP burst against tcpserver and a static do-nothing responder", "msg/s", "-", "%.0f"),
+    ("floor_cpu", "floor: its CPU per message (tcpserver and the responder)", "ms", "-", "%.2f"),
     ("fsync_ceiling", "fsync ceiling: 4 KB file, fsync, rename, fsync dir; 1 process", "ops/s", "-", "%.0f"),
     ("fsync_ceiling20", "fsync ceiling: the same loop in 20 processes at once, in all", "ops/s", "-", "%.0f"),
     ("e2e_of_ceiling", "end-to-end rate / 1-process fsync ceiling", "%", "higher", "%.1f"),
@@ -878,6 +915,10 @@ METRICS = [
     ("gen_pop3", "generator check: pop3_drain CPU / wall time", "cores", "-", "%.2f"),
     ("gen_tls", "generator check: TLS client CPU / wall time, SMTPS", "cores", "-", "%.2f"),
 ]
+
+
+# Rows measured once per round for the machine, shown in both columns, with no ratio.
+MACHINE_KEYS = ("floor", "floor_cpu", "fsync_ceiling", "fsync_ceiling20")
 
 
 def fsync_ceiling(loop_bin):
@@ -1026,7 +1067,7 @@ def report(cfg, results, argv, started):
         if not t and not p:
             continue
         ratio = "-"
-        if t and p and statistics.median(p) and not key.startswith("fsync_ceiling"):
+        if t and p and statistics.median(p) and key not in MACHINE_KEYS:
             ratio = "%.2f" % (statistics.median(t) / statistics.median(p))
         label = label.format(n=cfg.messages, large=cfg.large, fs=cfg.fsync_messages)
         lines.append("| %s | %s | %s | %s | %s | %s |" % (label, unit, better, fmt_stats(t, form), fmt_stats(p, form),
@@ -1101,15 +1142,16 @@ def main():
     for tool in ("smtp-source", "postfix", "dovecot", "strace", "runsvdir", "tcpserver", "cc"):
         if shutil.which(tool) is None:
             sys.exit("bench: %s missing (sh scripts/deps.sh bench)" % tool)
-    busy = [p for p in list(TIKI_PORTS.values()) + list(PF_PORTS.values()) if not port_free(p)]
+    busy = [p for p in list(TIKI_PORTS.values()) + list(PF_PORTS.values()) + [FLOOR_PORT] if not port_free(p)]
     if busy:
         sys.exit("bench: ports in use: %s (another make bench?)" % " ".join(map(str, busy)))
 
     started = datetime.datetime.now()
     os.makedirs(OUT, exist_ok=True)
-    drain_bin, loop_bin = OUT + "/pop3_drain", OUT + "/fsync_loop"
+    drain_bin, loop_bin, floor_bin = OUT + "/pop3_drain", OUT + "/fsync_loop", OUT + "/smtp_floor"
     run(["cc", "-O2", "-Wall", "-o", drain_bin, HERE + "/pop3_drain.c"])
     run(["cc", "-O2", "-Wall", "-o", loop_bin, HERE + "/fsync_loop.c"])
+    run(["cc", "-O2", "-Wall", "-static", "-o", floor_bin, HERE + "/smtp_floor.c"])
 
     reset_base()
     log("setting up in %s" % BASE)
@@ -1134,7 +1176,8 @@ def main():
                 log("warning: stopping %s: %s" % (s.name, e))
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    ceilings = []
+    ceilings, floors = [], []
+    floor_cpu = CpuGroup("floor")
     try:
         systems.append(Tikimail(src_bin, tls))
         hashes = systems[0].add_accounts(passwords)
@@ -1143,6 +1186,8 @@ def main():
         for r in range(cfg.rounds):
             ceiling = fsync_ceiling(loop_bin)
             ceilings.append(ceiling)
+            floors.append(floor_burst(floor_bin, cfg.messages, floor_cpu))
+            log("round %d of %d: floor %.0f msg/s" % (r + 1, cfg.rounds, floors[-1][0]))
             log("round %d of %d: fsync ceiling %.0f commits/s in 1 process, %.0f in 20" % (
                 r + 1, cfg.rounds, ceiling[0], ceiling[2]))
             for system in (systems if r % 2 == 0 else systems[::-1]):
@@ -1160,6 +1205,8 @@ def main():
         fsync_rate = statistics.median(c[1] for c in ceilings)
         for system in systems:
             res = results[system.name]
+            res["floor"] = [f[0] for f in floors]
+            res["floor_cpu"] = [f[1] for f in floors if f[1] is not None]
             res["fsync_ceiling"] = [c[0] for c in ceilings]
             res["fsync_ceiling20"] = [c[2] for c in ceilings]
             res["fsync_rate_share"] = [100 * statistics.median(res["e2e"]) * res["fsync_per_msg"][0] / fsync_rate]
@@ -1171,9 +1218,10 @@ def main():
         stop_all()
         for system in systems:
             system.cpu.remove()
+        floor_cpu.remove()
         for kept in (BASE + "/fsync", TRASH):  # the fsync loops' files (some hundred MB), emptied Maildirs
             if os.path.isdir(kept):
-                shutil.rmtree(kept)
+                shutil.rmtree(kept, ignore_errors=True)  # an interrupted fsync loop may still write
 
     text = report(cfg, results, argv, started)
     with open(OUT + "/results.md", "w") as f:

@@ -34,8 +34,6 @@ void worker_on_term(int) {
   g_stop = 1;
 }
 
-void parent_on_term(int) { g_stop = 1; }
-
 // The backstop for what poll(2) cannot bound (a hung disk under write or fsync), as in the
 // queue program: the client sees the connection close without an answer (81, temporary).
 void on_alarm(int) { _exit(queue_exit::kTimeout); }
@@ -44,7 +42,7 @@ void set_handler(int sig, void (*handler)(int)) {
   struct sigaction sa{};
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: the parent's waitpid must return on SIGTERM
+  sa.sa_flags = 0;  // no SA_RESTART: accept(2) returns on SIGTERM
   ::sigaction(sig, &sa, nullptr);
 }
 
@@ -108,6 +106,10 @@ bool read_request(int conn, std::string* msgid, Fd* message, Fd* envelope, std::
 [[noreturn]] void worker(int listener, const Log& log) {
   set_handler(SIGTERM, worker_on_term);
   set_handler(SIGINT, worker_on_term);
+  ::signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the parent's mask (sigwaitinfo) is not ours
   for (unsigned served = 0; served < kServerHandoffsPerWorker && !g_stop;) {
     int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (conn < 0) {
@@ -216,32 +218,38 @@ int serve_queue(const std::string& path, unsigned workers, const Log& log) {
     log.fatal("{}", sock.error().message());
     return 111;
   }
-  // Handlers first, so that a stop during the start-up is not lost; each worker sets its own.
-  set_handler(SIGTERM, parent_on_term);
-  set_handler(SIGINT, parent_on_term);
+  // The parent takes its signals with sigwaitinfo: blocked from here on (so that none is lost
+  // between two waits), unblocked in each worker once it has set its own handlers.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&set, sig);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
   std::vector<pid_t> pids;
-  for (unsigned i = 0; i < workers; ++i)
-    if (pid_t pid = start_worker(sock->get(), log); pid > 0) pids.push_back(pid);
+  auto fill = [&] {
+    while (pids.size() < workers) {
+      pid_t pid = start_worker(sock->get(), log);
+      if (pid < 0) break;  // logged; tried again at the next signal or second
+      pids.push_back(pid);
+    }
+  };
+  fill();
   log.info("serving on {} with {} workers", path, pids.size());
-  while (!g_stop) {
+  const timespec second{1, 0};
+  for (;;) {
+    int sig = pids.size() < workers ? ::sigtimedwait(&set, nullptr, &second) : ::sigwaitinfo(&set, nullptr);
+    if (sig == SIGTERM || sig == SIGINT) break;
+    bool failed = false;
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ECHILD && !g_stop) {  // every fork failed: try again in a second
-        ::sleep(1);
-        for (unsigned i = 0; i < workers; ++i)
-          if (pid_t p = start_worker(sock->get(), log); p > 0) pids.push_back(p);
+    for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+      std::erase(pids, pid);
+      if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+        log.warn("worker {} ended with status {}", pid,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        failed = true;
       }
-      continue;
     }
-    std::erase(pids, pid);
-    if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
-      log.warn("worker {} ended with status {}", pid, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-      ::sleep(1);  // a worker that keeps failing is not restarted in a tight loop
-    }
-    if (!g_stop)
-      if (pid_t p = start_worker(sock->get(), log); p > 0) pids.push_back(p);
+    if (failed) ::nanosleep(&second, nullptr);  // a worker that keeps failing is not restarted in a tight loop
+    fill();
   }
   // No new connection reaches a worker after this; those already accepted are answered.
   (void)::unlink(path.c_str());
