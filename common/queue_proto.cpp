@@ -140,18 +140,21 @@ std::string QueueOutcome::describe() const {
 Result<QueueClient> QueueClient::start(const std::vector<std::string>& argv,
                                        const std::vector<std::string>& env_extra) {
   if (argv.empty()) return Status::permanent("no queue program configured");
-  if (argv.size() == 1 && argv[0].starts_with(kQueueServerPrefix)) {
-    QueueClient c;
-    c.server_ = argv[0].substr(kQueueServerPrefix.size());
-    if (c.server_.empty() || c.server_.size() >= sizeof(sockaddr_un::sun_path))
-      return Status::permanent("bad queue server socket path: " + argv[0]);
-    for (const auto& e : env_extra)
-      if (e.starts_with("MSGID=")) c.msgid_ = e.substr(6);
-    int fd = ::memfd_create("queue-message", MFD_CLOEXEC);
-    if (fd < 0) return Status::from_errno("memfd_create", errno);
-    c.message_ = Fd(fd);
-    return c;
-  }
+  if (argv.size() != 1 || !argv[0].starts_with(kQueueServerPrefix)) return start_program(argv, env_extra);
+  QueueClient c;
+  c.server_ = argv[0].substr(kQueueServerPrefix.size());
+  if (c.server_.empty() || c.server_.size() >= sizeof(sockaddr_un::sun_path))
+    return Status::permanent("bad queue server socket path: " + argv[0]);
+  for (const auto& e : env_extra)
+    if (e.starts_with("MSGID=")) c.msgid_ = e.substr(6);
+  int fd = ::memfd_create("queue-message", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return Status::from_errno("memfd_create", errno);
+  c.message_ = Fd(fd);
+  return c;
+}
+
+Result<QueueClient> QueueClient::start_program(const std::vector<std::string>& argv,
+                                               const std::vector<std::string>& env_extra) {
   auto message = make_pipe();
   auto envelope = make_pipe();
   auto reply = make_pipe();
@@ -171,11 +174,42 @@ Result<QueueClient> QueueClient::start(const std::vector<std::string>& argv,
   return c;
 }
 
+Status QueueClient::switch_to_program(const std::string& why) {
+  std::vector<std::string> env;
+  if (!msgid_.empty()) env.push_back("MSGID=" + msgid_);
+  auto program = start_program({std::string(kQueueServerFallback)}, env);
+  trouble_ = why;
+  if (!program) return program.error();
+  Fd kept = std::move(message_);
+  server_.clear();
+  pid_ = std::exchange(program->pid_, -1);
+  message_ = std::move(program->message_);
+  envelope_ = std::move(program->envelope_);
+  reply_ = std::move(program->reply_);
+  std::string block(std::min<uint64_t>(held_, 65536), '\0');
+  for (uint64_t offset = 0; offset < held_;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(block.size(), held_ - offset));
+    if (Status s = pread_exact(kept.get(), block.data(), n, offset, held_, "the kept message"); !s) return s;
+    if (Status s = write_all(message_.get(), std::string_view(block.data(), n)); !s) return s;
+    offset += n;
+  }
+  return Status::ok();
+}
+
 QueueClient::~QueueClient() { abort(); }
 
 Status QueueClient::flush() {
   if (failed_ || buffer_.empty()) return Status::ok();
+  if (!server_.empty() && held_ + buffer_.size() > kQueueServerMemoryMax) {
+    // Too big to keep in memory for the server: the queue program takes it as it arrives.
+    if (Status s = switch_to_program(fmt::format("message over {} bytes: bin/queue", kQueueServerMemoryMax)); !s) {
+      buffer_.clear();
+      failed_ = true;
+      return s;
+    }
+  }
   Status s = write_all(message_.get(), buffer_);
+  if (!server_.empty()) held_ += buffer_.size();
   buffer_.clear();
   if (!s) failed_ = true;
   return s;
@@ -207,7 +241,8 @@ Status send_with_fds(int sock, std::string_view data, const int (&fds)[2]) {
     ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
     if (n == static_cast<ssize_t>(data.size())) return Status::ok();
     if (n < 0 && errno == EINTR) continue;
-    return Status::from_errno("send to the queue server", n < 0 ? errno : EPIPE);
+    if (n >= 0) return Status::temporary("send to the queue server: a short send");
+    return Status::from_errno("send to the queue server", errno);
   }
 }
 
@@ -216,17 +251,20 @@ Status send_with_fds(int sock, std::string_view data, const int (&fds)[2]) {
 QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadline) {
   QueueOutcome out;
   (void)flush();
-  Fd message = std::move(message_);
-  if (failed_) {  // the memfd could not take the message: memory or tmpfs limits
-    out.exit_code = queue_exit::kNoMemory;
-    out.trouble = "cannot hold the message for the queue server";
+  if (server_.empty()) return finish_program(env, deadline);  // the flush handed it to the program
+  if (failed_) {  // the memfd could not take the message, or the program to take it did not start
+    out.exit_code = trouble_.empty() ? queue_exit::kNoMemory : queue_exit::kQueueTrouble;
+    out.trouble = trouble_.empty() ? "cannot hold the message for the queue server" : trouble_ + ": not started";
     return out;
   }
-  Fd envelope(::memfd_create("queue-envelope", MFD_CLOEXEC));
+  // Both files sealed: what the server reads can no longer change under it.
+  constexpr int kSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  Fd envelope(::memfd_create("queue-envelope", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   Status s = envelope.valid() ? write_all(envelope.get(), encode_envelope(env))
                               : Status::from_errno("memfd_create", errno);
-  if (s && (::lseek(message.get(), 0, SEEK_SET) != 0 || ::lseek(envelope.get(), 0, SEEK_SET) != 0))
-    s = Status::from_errno("lseek", errno);
+  if (s && (::lseek(message_.get(), 0, SEEK_SET) != 0 || ::lseek(envelope.get(), 0, SEEK_SET) != 0 ||
+            ::fcntl(message_.get(), F_ADD_SEALS, kSeals) != 0 || ::fcntl(envelope.get(), F_ADD_SEALS, kSeals) != 0))
+    s = Status::from_errno("sealing the message for the queue server", errno);
   if (!s) {
     out.exit_code = queue_exit::kNoMemory;
     out.trouble = s.message();
@@ -249,10 +287,23 @@ QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadlin
   while ((rc = ::connect(sock.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr)) != 0 && errno == EINTR) {
   }
   if (rc != 0) {
-    out.exit_code = errno == EAGAIN ? queue_exit::kTimeout : queue_exit::kQueueTrouble;
-    out.trouble = fmt::format("queue server {}: {}", server_, std::strerror(errno));
+    int err = errno;
+    std::string why = fmt::format("queue server {}: {}", server_, std::strerror(err));
+    if (err == ENOENT || err == ECONNREFUSED) {  // not running: the program takes the message
+      Status started = switch_to_program(why + ": bin/queue");
+      if (pid_ > 0) {
+        if (!started) failed_ = true;  // it sees no envelope and commits nothing
+        return finish_program(env, deadline);
+      }
+      out.exit_code = queue_exit::kQueueTrouble;
+      out.trouble = why + "; " + started.message();
+      return out;
+    }
+    out.exit_code = err == EAGAIN ? queue_exit::kTimeout : queue_exit::kQueueTrouble;
+    out.trouble = why;
     return out;
   }
+  Fd message = std::move(message_);
   const int fds[2] = {message.get(), envelope.get()};
   if (s = send_with_fds(sock.get(), msgid_ + "\n", fds); !s) {
     out.exit_code = queue_exit::kQueueTrouble;
@@ -286,7 +337,12 @@ QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadlin
 }
 
 QueueOutcome QueueClient::finish(const Envelope& env, Deadline deadline) {
-  if (!server_.empty()) return finish_at_server(env, deadline);
+  QueueOutcome out = server_.empty() ? finish_program(env, deadline) : finish_at_server(env, deadline);
+  if (out.trouble.empty()) out.trouble = trouble_;
+  return out;
+}
+
+QueueOutcome QueueClient::finish_program(const Envelope& env, Deadline deadline) {
   QueueOutcome out;
   (void)flush();
   (void)message_.close();

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -77,7 +78,7 @@ EnvelopeDecode decode_envelope(std::string_view bytes);
 struct QueueOutcome {
   int exit_code = queue_exit::kBug;
   std::string custom_reply;  // the text after D/Z with status 82
-  std::string trouble;       // for the caller's log: why the handoff itself failed, if it did
+  std::string trouble;       // for the caller's log: why the handoff failed, or went to the program
   bool ok() const { return exit_code == queue_exit::kOk; }
   bool permanent() const;    // 11, 31, 91, 82 with D
   // An SMTP reply text with its enhanced code, e.g. "4.3.0 queue write error or disk full".
@@ -86,14 +87,21 @@ struct QueueOutcome {
 
 // A chain of the one word "unix:PATH" is the resident queue server (`queue -l PATH`,
 // queue/README.md "The server") instead of a program to start. The message then collects in
-// an anonymous file (memfd) as it arrives, and finish() hands that file and one holding the
-// envelope to the server: one sendmsg(2) on a new connection to the unix socket PATH, whose
-// data is the message id and a newline and whose SCM_RIGHTS are exactly two fds, message
-// then envelope. The server reads both as the queue program reads fds 0 and 1 and answers
-// with one byte, the exit code; a connection closed without it is status 81. Nothing reaches
-// the server before finish(), so a slow client never holds a server process.
+// an anonymous file (a memfd) as it arrives, and finish() seals that file and one holding the
+// envelope against any change and hands both to the server: one sendmsg(2) on a new
+// connection to the unix socket PATH, whose data is the message id and a newline and whose
+// SCM_RIGHTS are exactly two fds, message then envelope. The server reads both as the queue
+// program reads fds 0 and 1 and answers with one byte, the exit code; a connection closed
+// without it is status 81. Nothing reaches the server before finish(), so a slow client never
+// holds a server process.
+// The queue program itself (kQueueServerFallback) takes the message instead, fed first with
+// what was kept, when the message grows past kQueueServerMemoryMax (so that a session holds at
+// most that much in memory) or when the server cannot be reached (no socket, nobody
+// listening); QueueOutcome::trouble then says why.
 inline constexpr std::string_view kQueueServerPrefix = "unix:";
 inline constexpr size_t kQueueServerRequestMax = 64;  // the request's data bytes, at most
+inline constexpr uint64_t kQueueServerMemoryMax = 1 << 20;
+inline constexpr std::string_view kQueueServerFallback = "bin/queue";
 
 // Runs one queue chain (argv words; argv[0] is exec'd, each stage execs the rest), or hands
 // the message to the queue server (kQueueServerPrefix).
@@ -103,7 +111,8 @@ class QueueClient {
   static Result<QueueClient> start(const std::vector<std::string>& argv,
                                    const std::vector<std::string>& env_extra);
   QueueClient(QueueClient&& other) noexcept
-      : pid_(std::exchange(other.pid_, -1)), server_(std::move(other.server_)), msgid_(std::move(other.msgid_)),
+      : pid_(std::exchange(other.pid_, -1)), server_(std::exchange(other.server_, {})),
+        msgid_(std::move(other.msgid_)), held_(other.held_), trouble_(std::move(other.trouble_)),
         message_(std::move(other.message_)),
         envelope_(std::move(other.envelope_)), reply_(std::move(other.reply_)),
         buffer_(std::move(other.buffer_)), failed_(other.failed_) {}
@@ -122,10 +131,17 @@ class QueueClient {
  private:
   QueueClient() = default;
   Status flush();
+  static Result<QueueClient> start_program(const std::vector<std::string>& argv,
+                                           const std::vector<std::string>& env_extra);
   QueueOutcome finish_at_server(const Envelope& env, Deadline deadline);
+  QueueOutcome finish_program(const Envelope& env, Deadline deadline);
+  // Server mode to program mode: starts kQueueServerFallback and feeds it what the memfd holds.
+  Status switch_to_program(const std::string& why);
   pid_t pid_ = -1;
   std::string server_;  // the server's socket path, in server mode; message_ is then a memfd
-  std::string msgid_;   // MSGID for the server
+  std::string msgid_;   // MSGID for the server, or for the program it falls back to
+  uint64_t held_ = 0;   // bytes in the memfd
+  std::string trouble_;  // why the message went to the program instead of the server
   Fd message_, envelope_, reply_;
   std::string buffer_;
   bool failed_ = false;

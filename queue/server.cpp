@@ -1,6 +1,7 @@
 // queue/server.cpp: the resident queue server (queue/README.md "The server").
 #include "queue/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/auxv.h>
@@ -96,6 +97,18 @@ bool read_request(int conn, std::string* msgid, Fd* message, Fd* envelope, std::
     *why = fmt::format("malformed request: {} bytes, {} fds", got, fds.size());
     return false;
   }
+  // Only files that can neither block a read nor change under it: sealed memfds, as the client
+  // sends. A pipe or a socket could hold this worker until the deadline; a file on a network
+  // or FUSE filesystem, past it.
+  constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  for (const Fd& fd : fds) {
+    struct stat st{};
+    int seals = ::fcntl(fd.get(), F_GET_SEALS);
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || seals < 0 || (seals & kSeals) != kSeals) {
+      *why = "malformed request: not a sealed memfd";
+      return false;
+    }
+  }
   *msgid = std::string(text.substr(0, text.size() - 1));
   *message = std::move(fds[0]);
   *envelope = std::move(fds[1]);
@@ -106,6 +119,8 @@ bool read_request(int conn, std::string* msgid, Fd* message, Fd* envelope, std::
 [[noreturn]] void worker(int listener, const Log& log) {
   set_handler(SIGTERM, worker_on_term);
   set_handler(SIGINT, worker_on_term);
+  ::signal(SIGALRM, on_alarm);
+  ::signal(SIGHUP, SIG_DFL);
   ::signal(SIGCHLD, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
@@ -212,17 +227,17 @@ int serve_queue(const std::string& path, unsigned workers, const Log& log) {
   }
   ::umask(027);
   ::signal(SIGPIPE, SIG_IGN);
-  ::signal(SIGALRM, on_alarm);
   auto sock = listen_at(path);
   if (!sock) {
     log.fatal("{}", sock.error().message());
     return 111;
   }
   // The parent takes its signals with sigwaitinfo: blocked from here on (so that none is lost
-  // between two waits), unblocked in each worker once it has set its own handlers.
+  // between two waits), unblocked in each worker once it has set its own handlers. SIGHUP and
+  // SIGALRM (`sv hup`, `sv alarm`) mean nothing to it: control files are read per handoff.
   sigset_t set;
   sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&set, sig);
+  for (int sig : {SIGTERM, SIGINT, SIGCHLD, SIGHUP, SIGALRM}) sigaddset(&set, sig);
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   std::vector<pid_t> pids;
   auto fill = [&] {

@@ -117,17 +117,79 @@ TEST_CASE("a request without its two files is refused with 54 and stores nothing
   CHECK(f.count("todo") == 0);
 }
 
-TEST_CASE("no server listening: a temporary failure that names the socket") {
+// A stand-in for the queue program in the prefix: it keeps what it was given on fds 0 and 1.
+void fake_queue_program(const TempDir& dir) {
+  dir.write("bin/queue", "#!/bin/sh\ncat > got.message && cat <&1 > got.envelope\n");
+  fs::permissions(dir.path() / "bin/queue", fs::perms::owner_all);
+}
+
+TEST_CASE("no server listening: the queue program takes the message, and the client says why") {
   TempDir dir;
+  ScopedChdir cd(dir.path());
+  fake_queue_program(dir);
   std::string path = (dir.path() / "nothing-here").string();
-  auto client = QueueClient::start({"unix:" + path}, {std::string("MSGID=") + kId});
-  REQUIRE(client);
-  client->write("Subject: x\n\nx\n");
-  QueueOutcome out = client->finish(Envelope{"", {"b@example.test"}}, Deadline::after_seconds(5));
+  QueueOutcome out = hand_over(path, "Subject: x\n\nx\n", Envelope{"", {"b@example.test"}});
+  CHECK(out.ok());
+  CHECK(out.trouble == "queue server " + path + ": No such file or directory: bin/queue");
+  CHECK(dir.read("got.message") == "Subject: x\n\nx\n");
+  CHECK(dir.read("got.envelope") == std::string("F\0Tb@example.test\0\0", 19));
+}
+
+TEST_CASE("no server and no queue program: a temporary failure that names both") {
+  TempDir dir;
+  ScopedChdir cd(dir.path());
+  std::string path = (dir.path() / "nothing-here").string();
+  QueueOutcome out = hand_over(path, "Subject: x\n\nx\n", Envelope{"", {"b@example.test"}});
   CHECK(out.exit_code == queue_exit::kQueueTrouble);
   CHECK_FALSE(out.permanent());
   CHECK(out.trouble.find(path) != std::string::npos);
+  CHECK(out.trouble.find("bin/queue") != std::string::npos);
   CHECK(out.describe() == "4.3.0 trouble with the queue directory");
+}
+
+TEST_CASE("a message too big to keep in memory goes to the queue program, whole") {
+  ServerFixture f;
+  fake_queue_program(f.dir);
+  std::string message;
+  for (int i = 0; message.size() <= kQueueServerMemoryMax + 100000; ++i) message += fmt::format("line {}\n", i);
+  auto client = QueueClient::start({"unix:" + f.path}, {std::string("MSGID=") + kId});
+  REQUIRE(client);
+  for (size_t at = 0; at < message.size(); at += 1000) client->write(std::string_view(message).substr(at, 1000));
+  QueueOutcome out = client->finish(Envelope{"a@example.test", {"b@example.test"}}, Deadline::after_seconds(10));
+  CHECK(out.ok());
+  CHECK(out.trouble == "message over 1048576 bytes: bin/queue");
+  CHECK(f.dir.read("got.message") == message);
+  CHECK_FALSE(f.pending_connection());  // the server never heard of it
+}
+
+TEST_CASE("files other than sealed memfds are refused with 54") {
+  ServerFixture f;
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  Fd client(pair[0]);
+  auto a = make_pipe();
+  auto b = make_pipe();
+  REQUIRE(a);
+  REQUIRE(b);
+  const int fds[2] = {a->read.get(), b->read.get()};  // pipes whose writers stay open
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+  char data[] = "6b12f36b91f214b6\n";
+  iovec iov{data, 17};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fds);
+  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+  REQUIRE(::sendmsg(client.get(), &msg, 0) == 17);
+  int code = serve_handoff(pair[1], Log("queue-test"));  // at once, not after the read deadline
+  CHECK(code == queue_exit::kReadError);
+  CHECK(f.count("todo") == 0);
+  CHECK(f.count("tmp") == 0);
 }
 
 TEST_CASE("a message given up before finish never reaches the server") {

@@ -543,9 +543,10 @@ bool Session::receive_body(const std::string& msgid) {
   Envelope env{tx_->sender, tx_->rcpts};
   QueueOutcome outcome = chain->finish(env, Deadline::after_seconds(600));
   if (outcome.ok()) {
-    log_.info("{} accepted from=<{}> rcpts={} size={} ip={}{}{}{}", msgid, log_safe(tx_->sender), tx_->rcpts.size(),
+    log_.info("{} accepted from=<{}> rcpts={} size={} ip={}{}{}{}{}", msgid, log_safe(tx_->sender), tx_->rcpts.size(),
               body.size(), client_.ip, pop_relay_.value_or(false) ? " relay=pop" : "",
-              tls_ ? " tls=" + log_safe(tls_->version) : "", account_ ? " auth=" + *account_ : "");
+              tls_ ? " tls=" + log_safe(tls_->version) : "", account_ ? " auth=" + *account_ : "",
+              outcome.trouble.empty() ? "" : " queue=\"" + log_safe(outcome.trouble) + "\"");
     reply_text(250, fmt::format("2.0.0 Ok: queued as {}", msgid));
     return true;
   }

@@ -72,23 +72,55 @@ class QueueServerTest(unittest.TestCase):
         self.assertEqual(mode.st_gid, grp.getgrnam("tiki-auth").gr_gid)
         self.assertEqual(os.stat(self.socket).st_uid, queue_uid)
 
-    def test_server_down_means_451_and_nothing_queued(self):
+    def test_server_down_the_queue_program_takes_the_message(self):
         service = str(self.inst.prefix / "service" / "queue")
         self.assertEqual(self.inst.sv("-w", "10", "down", service).returncode, 0)
         try:
             wait_until(lambda: not self.socket.exists(), timeout=10, what="the socket removed at stop")
-            before = self.inst.queue_ids()
+            before = len(self.inst.messages("alice@example.test"))
             code, text = self.send()
-            self.assertEqual(code, 451, text)
-            self.assertEqual(text, "4.3.0 trouble with the queue directory")
-            self.assertEqual(self.inst.queue_ids(), before)
-            wait_until(lambda: re.search(r"refused by queue status=61 .*trouble=\"queue server socket/queue: ",
-                                         self.inst.log("smtpd")), timeout=10, what="the reason in smtpd's log")
+            self.assertEqual(code, 250, text)
+            msgid = re.search(r"queued as ([0-9a-f]{16})", text).group(1)
+            self.inst.wait_for_messages("alice@example.test", before + 1)
+            wait_until(lambda: re.search(rf"{msgid} accepted .* queue=\"queue server socket/queue: No such file or "
+                                         r"directory: bin/queue\"$", self.inst.log("smtpd"), re.M),
+                       timeout=10, what="the fallback in smtpd's log")
+            self.assertIn(f"queue: {msgid} queued bytes=", self.inst.log("smtpd"))  # bin/queue's own line
         finally:
             self.inst.sv("-w", "10", "up", service)
             wait_until(self.socket.is_socket, timeout=10, what="the server back")
-        code, text = self.send()
+
+    def test_a_big_message_goes_to_the_queue_program_whole(self):
+        body = b"".join(b"line %07d of a big message\r\n" % i for i in range(50000))  # 1.5 MB
+        before = len(self.inst.messages("alice@example.test"))
+        with smtplib.SMTP("127.0.0.1", self.inst.port, timeout=60) as s:
+            s.ehlo("client.example.net")
+            s.mail("a@example.net")
+            s.rcpt("alice@example.test")
+            code, text = s.data(b"Subject: big\r\n\r\n" + body)
         self.assertEqual(code, 250, text)
+        got = self.inst.wait_for_messages("alice@example.test", before + 1)[-1]
+        self.assertTrue(got.endswith(body.replace(b"\r\n", b"\n")))
+        msgid = re.search(r"queued as ([0-9a-f]{16})", text.decode()).group(1)
+        wait_until(lambda: f'{msgid} accepted' in self.inst.log("smtpd") and
+                   'queue="message over 1048576 bytes: bin/queue"' in self.inst.log("smtpd"),
+                   timeout=10, what="the big message's way in smtpd's log")
+
+    def test_pipes_instead_of_sealed_files_are_refused_at_once(self):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(str(self.socket))
+            r1, w1 = os.pipe()
+            r2, w2 = os.pipe()
+            try:
+                start = time.monotonic()
+                socket.send_fds(s, [b"0123456789abcdef\n"], [r1, r2])
+                self.assertEqual(s.recv(2), bytes([54]))
+                self.assertLess(time.monotonic() - start, 5)  # not the 120 s read deadline
+            finally:
+                for fd in (r1, w1, r2, w2):
+                    os.close(fd)
+        self.queue_log_has(r"refused: malformed request: not a sealed memfd$")
 
     def test_a_handoff_without_its_files_is_refused_and_logged(self):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
