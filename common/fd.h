@@ -2,9 +2,11 @@
 // each turning errno into a Status once.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -56,6 +58,19 @@ Status replace_file(const std::string& path, std::string_view content, int mode)
 // TLS record) leave at once instead of waiting for the peer's delayed ACK. Ok, doing nothing,
 // when `fd` is not a TCP socket (a pipe, a unix socket: ENOTSOCK, EOPNOTSUPP, ENOPROTOOPT).
 Status set_no_delay(int fd);
+
+// Fds passed over a unix socket (SCM_RIGHTS), at most this many in one message.
+inline constexpr size_t kMaxPassedFds = 4;
+
+// One sendmsg(2) of all of `data` (not empty) with `fds` attached (none, or at most
+// kMaxPassedFds), MSG_NOSIGNAL, retried on EINTR. A short send is an error: the messages
+// this is for are small and go on fresh unix sockets. `what` names the peer in errors.
+Status send_with_fds(int sock, std::string_view data, std::span<const int> fds, std::string_view what);
+
+// One recvmsg(2) into `buf`, MSG_CMSG_CLOEXEC added to `flags`: the byte count (0 at EOF,
+// -1 with errno). Every fd that came with it is appended to *fds, owned; *truncated is set
+// when data or fds were cut (MSG_TRUNC, MSG_CTRUNC: more than kMaxPassedFds came).
+ssize_t receive_with_fds(int sock, char* buf, size_t size, int flags, std::vector<Fd>* fds, bool* truncated);
 
 // A pipe whose two ends are O_CLOEXEC; the caller dup2()s ends into a child.
 struct Pipe {

@@ -221,33 +221,6 @@ void QueueClient::write(std::string_view bytes) {
   if (buffer_.size() >= 65536) (void)flush();
 }
 
-namespace {
-
-// Sends the request of a queue server handoff: `data` with `fds` as SCM_RIGHTS.
-Status send_with_fds(int sock, std::string_view data, const int (&fds)[2]) {
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  iovec iov{const_cast<char*>(data.data()), data.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  for (;;) {
-    ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-    if (n == static_cast<ssize_t>(data.size())) return Status::ok();
-    if (n < 0 && errno == EINTR) continue;
-    if (n >= 0) return Status::temporary("send to the queue server: a short send");
-    return Status::from_errno("send to the queue server", errno);
-  }
-}
-
-}  // namespace
-
 QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadline) {
   QueueOutcome out;
   (void)flush();
@@ -305,7 +278,7 @@ QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadlin
   }
   Fd message = std::move(message_);
   const int fds[2] = {message.get(), envelope.get()};
-  if (s = send_with_fds(sock.get(), msgid_ + "\n", fds); !s) {
+  if (s = send_with_fds(sock.get(), msgid_ + "\n", fds, "send to the queue server"); !s) {
     out.exit_code = queue_exit::kQueueTrouble;
     out.trouble = s.message();
     return out;

@@ -64,30 +64,15 @@ static Result<std::string> read_answer(int control, Deadline deadline, Fd* passe
       return Status::from_errno("STARTTLS: poll", errno);
     }
     char bytes[kMaxStartTlsAnswer + 1];
-    iovec iov{bytes, sizeof bytes};
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(4 * sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof cbuf;
-    ssize_t n = ::recvmsg(control, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    std::vector<Fd> fds;
+    bool truncated = false;
+    ssize_t n = receive_with_fds(control, bytes, sizeof bytes, MSG_DONTWAIT, &fds, &truncated);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
       return Status::from_errno("STARTTLS: recvmsg", errno);
     }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        if (!passed->valid())
-          *passed = Fd(fd);
-        else
-          ::close(fd);
-      }
-    }
+    for (Fd& fd : fds)  // the first one passed is kept; any other is closed
+      if (!passed->valid()) *passed = std::move(fd);
     if (n == 0) return answer;
     answer.append(bytes, static_cast<size_t>(n));
     if (answer.size() > kMaxStartTlsAnswer) return Status::permanent("STARTTLS: answer from tlsd too long");

@@ -66,34 +66,17 @@ bool read_request(int conn, std::string* msgid, Fd* message, Fd* envelope, std::
     return false;
   }
   char data[kQueueServerRequestMax];
-  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
-  iovec iov{data, sizeof data};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t got;
-  while ((got = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-  }
   std::vector<Fd> fds;  // every fd that came, closed unless handed out
-  if (got > 0) {
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        fds.emplace_back(fd);
-      }
-    }
+  bool truncated = false;
+  ssize_t got;
+  while ((got = receive_with_fds(conn, data, sizeof data, 0, &fds, &truncated)) < 0 && errno == EINTR) {
   }
   if (got <= 0) {
     *why = got == 0 ? "closed before its request" : std::string("recvmsg: ") + std::strerror(errno);
     return false;
   }
   std::string_view text(data, static_cast<size_t>(got));
-  if ((msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0 || fds.size() != 2 || text.back() != '\n') {
+  if (truncated || fds.size() != 2 || text.back() != '\n') {
     *why = fmt::format("malformed request: {} bytes, {} fds", got, fds.size());
     return false;
   }

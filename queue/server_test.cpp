@@ -172,20 +172,7 @@ TEST_CASE("files other than sealed memfds are refused with 54") {
   REQUIRE(a);
   REQUIRE(b);
   const int fds[2] = {a->read.get(), b->read.get()};  // pipes whose writers stay open
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  char data[] = "6b12f36b91f214b6\n";
-  iovec iov{data, 17};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  REQUIRE(::sendmsg(client.get(), &msg, 0) == 17);
+  REQUIRE(send_with_fds(client.get(), "6b12f36b91f214b6\n", fds, "test"));
   int code = serve_handoff(pair[1], Log("queue-test"));  // at once, not after the read deadline
   CHECK(code == queue_exit::kReadError);
   CHECK(f.count("todo") == 0);

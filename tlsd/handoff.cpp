@@ -48,30 +48,12 @@ Result<Request> wait_for_request(int control, int child_pidfd) {
   }
 }
 
-// One sendmsg of `text`, with `fd` attached when it is not -1.
+// One sendmsg of `text`, with `fd` attached when it is not -1. A short send of a few hundred
+// bytes on a fresh unix socket means the program is gone.
 static Status send_answer(int control, std::string text, int fd) {
   if (text.size() > kMaxStartTlsAnswer) text.resize(kMaxStartTlsAnswer);
-  iovec iov{text.data(), text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control_bytes[CMSG_SPACE(sizeof(int))] = {};
-  if (fd >= 0) {
-    msg.msg_control = control_bytes;
-    msg.msg_controllen = sizeof control_bytes;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
-  for (;;) {
-    ssize_t n = ::sendmsg(control, &msg, MSG_NOSIGNAL);
-    if (n == static_cast<ssize_t>(text.size())) return Status::ok();
-    if (n < 0 && errno == EINTR) continue;
-    // A short send of a few hundred bytes on a fresh unix socket: the program is gone.
-    return n < 0 ? Status::from_errno("sendmsg control socket", errno) : Status::temporary("sendmsg: short write");
-  }
+  const int fds[] = {fd};
+  return send_with_fds(control, text, std::span<const int>(fds, fd >= 0 ? 1 : 0), "sendmsg control socket");
 }
 
 Status send_accepted(int control, int app, std::string_view version, std::string_view cipher) {
