@@ -178,7 +178,7 @@ Status QueueClient::switch_to_program(const std::string& why) {
   std::vector<std::string> env;
   if (!msgid_.empty()) env.push_back("MSGID=" + msgid_);
   auto program = start_program({std::string(kQueueServerFallback)}, env);
-  trouble_ = why;
+  trouble_ = fmt::format("{}: {}", why, kQueueServerFallback);
   if (!program) return program.error();
   Fd kept = std::move(message_);
   server_.clear();
@@ -202,7 +202,7 @@ Status QueueClient::flush() {
   if (failed_ || buffer_.empty()) return Status::ok();
   if (!server_.empty() && held_ + buffer_.size() > kQueueServerMemoryMax) {
     // Too big to keep in memory for the server: the queue program takes it as it arrives.
-    if (Status s = switch_to_program(fmt::format("message over {} bytes: bin/queue", kQueueServerMemoryMax)); !s) {
+    if (Status s = switch_to_program(fmt::format("message over {} bytes", kQueueServerMemoryMax)); !s) {
       buffer_.clear();
       failed_ = true;
       return s;
@@ -231,7 +231,7 @@ QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadlin
     return out;
   }
   // Both files sealed: what the server reads can no longer change under it.
-  constexpr int kSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  constexpr int kSeals = F_SEAL_SEAL | kQueueServerSeals;
   Fd envelope(::memfd_create("queue-envelope", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   Status s = envelope.valid() ? write_all(envelope.get(), encode_envelope(env))
                               : Status::from_errno("memfd_create", errno);
@@ -263,7 +263,7 @@ QueueOutcome QueueClient::finish_at_server(const Envelope& env, Deadline deadlin
     int err = errno;
     std::string why = fmt::format("queue server {}: {}", server_, std::strerror(err));
     if (err == ENOENT || err == ECONNREFUSED) {  // not running: the program takes the message
-      Status started = switch_to_program(why + ": bin/queue");
+      Status started = switch_to_program(why);
       if (pid_ > 0) {
         if (!started) failed_ = true;  // it sees no envelope and commits nothing
         return finish_program(env, deadline);

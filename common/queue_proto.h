@@ -4,6 +4,7 @@
 // temporary). This file has both sides: the client that runs a chain, and the envelope codec.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -102,6 +103,8 @@ inline constexpr std::string_view kQueueServerPrefix = "unix:";
 inline constexpr size_t kQueueServerRequestMax = 64;  // the request's data bytes, at most
 inline constexpr uint64_t kQueueServerMemoryMax = 1 << 20;
 inline constexpr std::string_view kQueueServerFallback = "bin/queue";
+// The seals the server requires on both files (the client also adds F_SEAL_SEAL).
+inline constexpr int kQueueServerSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
 // Runs one queue chain (argv words; argv[0] is exec'd, each stage execs the rest), or hands
 // the message to the queue server (kQueueServerPrefix).

@@ -22,12 +22,6 @@ using namespace tikimail;
 
 namespace {
 
-// The backstop for what poll(2) cannot bound (a hung disk under write or fsync). The reads
-// have their own deadline, a minute earlier, and clean up before exiting 52; this handler
-// can only leave: what it leaves in tmp/ is garbage deliver removes (an entry already renamed
-// into todo/ is delivered; the caller, told 52, may send it again: a duplicate, never a loss).
-void on_alarm(int) { _exit(queue_exit::kTimeout); }
-
 // queue -l SOCKET [-c WORKERS]: 100 on a usage error.
 int server_main(int argc, char** argv, const Log& log) {
   std::string socket;
@@ -65,7 +59,7 @@ int main(int argc, char** argv) try {
   if (argc > 1 && std::strcmp(argv[1], "-l") == 0) return server_main(argc, argv, log);
   ::umask(027);                    // files kQueueFileMode (0640), never wider
   ::signal(SIGPIPE, SIG_IGN);      // a runner that closes the trigger fifo must not kill us
-  ::signal(SIGALRM, on_alarm);
+  ::signal(SIGALRM, exit_on_alarm);
   ::alarm(kQueueReadSeconds + 60);
   if (Status s = enter_home(); !s) {
     log.fatal("{}", s.message());
@@ -77,16 +71,8 @@ int main(int argc, char** argv) try {
     return queue_exit::kConfig;
   }
   std::string id = choose_message_id(std::getenv("MSGID"));
-  QueueDir queue("queue");
-  StoreOutcome stored = queue.store(0, 1, id, *databytes + kChainHeaderRoom,
-                                    Deadline::after_seconds(kQueueReadSeconds));
-  if (stored.exit_code != queue_exit::kOk) {
-    log.warn("{} not queued status={} {}", id, stored.exit_code, log_safe(stored.error));
-    return stored.exit_code;
-  }
-  queue.wake();
-  log.info("{} queued bytes={} rcpts={}", id, stored.bytes, stored.rcpts);
-  return queue_exit::kOk;
+  return store_and_log(QueueDir("queue"), 0, 1, id, *databytes + kChainHeaderRoom,
+                       Deadline::after_seconds(kQueueReadSeconds), "", log);
 } catch (...) {
   return queue_exit::kBug;  // 81: nothing thrown escapes; what was created is garbage
 }

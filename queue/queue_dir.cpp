@@ -241,4 +241,18 @@ void QueueDir::wake() const {
   (void)write_all(fifo->get(), std::string_view("\0", 1));  // EAGAIN: a wakeup is pending anyway
 }
 
+int store_and_log(const QueueDir& queue, int message_fd, int envelope_fd, const std::string& id,
+                  uint64_t max_bytes, Deadline deadline, std::string_view note, const Log& log) {
+  StoreOutcome stored = queue.store(message_fd, envelope_fd, id, max_bytes, deadline);
+  if (stored.exit_code != queue_exit::kOk) {
+    log.warn("{} not queued status={}{} {}", id, stored.exit_code, note, log_safe(stored.error));
+    return stored.exit_code;
+  }
+  queue.wake();
+  log.info("{} queued bytes={} rcpts={}{}", id, stored.bytes, stored.rcpts, note);
+  return queue_exit::kOk;
+}
+
+void exit_on_alarm(int) { _exit(queue_exit::kTimeout); }
+
 }  // namespace tikimail

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/lineio.h"
+#include "common/log.h"
 #include "common/queue_file.h"
 #include "common/queue_proto.h"
 
@@ -90,5 +91,17 @@ class QueueDir {
  private:
   std::string dir_;
 };
+
+// What the queue program does with fds 0 and 1 and the server with a handoff's two files:
+// store() into `queue`, then wake the runner and log `<id> queued bytes=N rcpts=N<note>`, or
+// log `warning: <id> not queued status=N<note> why`. Returns the exit code.
+int store_and_log(const QueueDir& queue, int message_fd, int envelope_fd, const std::string& id,
+                  uint64_t max_bytes, Deadline deadline, std::string_view note, const Log& log);
+
+// The SIGALRM handler of the program and the server's workers: the backstop for what poll(2)
+// cannot bound (a hung disk under write or fsync). It can only leave (exit 52): what it leaves
+// in tmp/ is garbage deliver removes; an entry already renamed into todo/ is delivered, and a
+// caller told 52 (or, from the server, 81) may send it again: a duplicate, never a loss.
+void exit_on_alarm(int);
 
 }  // namespace tikimail

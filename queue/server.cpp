@@ -35,10 +35,6 @@ void worker_on_term(int) {
   g_stop = 1;
 }
 
-// The backstop for what poll(2) cannot bound (a hung disk under write or fsync), as in the
-// queue program: the client sees the connection close without an answer (81, temporary).
-void on_alarm(int) { _exit(queue_exit::kTimeout); }
-
 void set_handler(int sig, void (*handler)(int)) {
   struct sigaction sa{};
   sa.sa_handler = handler;
@@ -83,11 +79,10 @@ bool read_request(int conn, std::string* msgid, Fd* message, Fd* envelope, std::
   // Only files that can neither block a read nor change under it: sealed memfds, as the client
   // sends. A pipe or a socket could hold this worker until the deadline; a file on a network
   // or FUSE filesystem, past it.
-  constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
   for (const Fd& fd : fds) {
     struct stat st{};
     int seals = ::fcntl(fd.get(), F_GET_SEALS);
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || seals < 0 || (seals & kSeals) != kSeals) {
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || seals < 0 || (seals & kQueueServerSeals) != kQueueServerSeals) {
       *why = "malformed request: not a sealed memfd";
       return false;
     }
@@ -102,7 +97,7 @@ bool read_request(int conn, std::string* msgid, Fd* message, Fd* envelope, std::
 [[noreturn]] void worker(int listener, const Log& log) {
   set_handler(SIGTERM, worker_on_term);
   set_handler(SIGINT, worker_on_term);
-  ::signal(SIGALRM, on_alarm);
+  ::signal(SIGALRM, exit_on_alarm);  // the client sees the connection close unanswered (81)
   ::signal(SIGHUP, SIG_DFL);
   ::signal(SIGCHLD, SIG_DFL);
   sigset_t none;
@@ -181,20 +176,13 @@ int serve_handoff(int conn_fd, const Log& log) {
     return queue_exit::kConfig;
   }
   std::string id = choose_message_id(msgid.c_str());
-  QueueDir queue("queue");
   ::alarm(kServerReadSeconds + 60);
-  StoreOutcome stored = queue.store(message.get(), envelope.get(), id, *databytes + kChainHeaderRoom,
-                                    Deadline::after_seconds(kServerReadSeconds));
+  int code = store_and_log(QueueDir("queue"), message.get(), envelope.get(), id, *databytes + kChainHeaderRoom,
+                           Deadline::after_seconds(kServerReadSeconds),
+                           fmt::format(" uid={}", static_cast<long>(peer.uid)), log);
   ::alarm(0);
-  if (stored.exit_code != queue_exit::kOk) {
-    log.warn("{} not queued status={} uid={} {}", id, stored.exit_code, static_cast<long>(peer.uid),
-             log_safe(stored.error));
-  } else {
-    queue.wake();
-    log.info("{} queued bytes={} rcpts={} uid={}", id, stored.bytes, stored.rcpts, static_cast<long>(peer.uid));
-  }
-  answer(conn.get(), stored.exit_code);
-  return stored.exit_code;
+  answer(conn.get(), code);
+  return code;
 }
 
 int serve_queue(const std::string& path, unsigned workers, const Log& log) {
