@@ -108,6 +108,42 @@ TEST_CASE("tlsd context: an SNI folder whose files do not load fails the handsha
   CHECK_FALSE(out.server.has_value());
 }
 
+TEST_CASE("tlsd context: RSA and EC keys load in PKCS#8 and in the traditional form, default and SNI") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "default.test", "rsa"));
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls/sni/ec.test", "ec.test"));
+  TlsConfig config = config_in(dir);
+  CHECK(handshake(config).served == "default.test");
+  CHECK(handshake(config, "ec.test").served == "ec.test");
+  REQUIRE(testing::make_key_traditional(dir.path() / "control/tls"));
+  REQUIRE(testing::make_key_traditional(dir.path() / "control/tls/sni/ec.test"));
+  CHECK_THAT(dir.read("control/tls/key.pem"), Catch::StartsWith("-----BEGIN RSA PRIVATE KEY-----"));
+  CHECK_THAT(dir.read("control/tls/sni/ec.test/key.pem"), Catch::StartsWith("-----BEGIN EC PRIVATE KEY-----"));
+  Outcome out = handshake(config);
+  CHECK(out.client_ok);
+  CHECK(out.served == "default.test");
+  CHECK(handshake(config, "ec.test").served == "ec.test");
+}
+
+TEST_CASE("tlsd context: a key of another type or pair than the certificate is refused, naming the key") {
+  TempDir dir;
+  REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "mx.test"));
+  REQUIRE(testing::make_test_cert(dir.path() / "other-rsa", "x.test", "rsa"));
+  REQUIRE(testing::make_test_cert(dir.path() / "other-ec", "y.test"));
+  for (const char* other : {"other-rsa", "other-ec"}) {
+    INFO(other);
+    dir.write("control/tls/key.pem", dir.read(std::string(other) + "/key.pem"));
+    auto ctx = make_server_context(config_in(dir));
+    REQUIRE_FALSE(ctx.has_value());
+    CHECK(ctx.error().temporary_failure());
+    CHECK_THAT(ctx.error().message(), Catch::Contains("control/tls/key.pem: "));
+  }
+  dir.write("control/tls/key.pem", "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n");
+  auto ctx = make_server_context(config_in(dir));
+  REQUIRE_FALSE(ctx.has_value());
+  CHECK_THAT(ctx.error().message(), Catch::Contains("control/tls/key.pem: "));
+}
+
 TEST_CASE("tlsd context: a certificate replaced on disk is served to the next connection") {
   TempDir dir;
   REQUIRE(testing::make_test_cert(dir.path() / "control/tls", "old.test"));

@@ -15,13 +15,23 @@
 
 namespace tikimail::testing {
 
-// Writes a self-signed P-256 certificate for `name` and its key as <dir>/cert.pem and
-// <dir>/key.pem. True when openssl succeeded.
-inline bool make_test_cert(const std::filesystem::path& dir, const std::string& name) {
+// Writes a self-signed certificate for `name` and its key as <dir>/cert.pem and <dir>/key.pem:
+// P-256 by default, `key` "rsa" for RSA 2048 (the key in PKCS#8, "BEGIN PRIVATE KEY"). True
+// when openssl succeeded.
+inline bool make_test_cert(const std::filesystem::path& dir, const std::string& name, const std::string& key = "ec") {
   std::filesystem::create_directories(dir);
-  std::string command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
-                        " -keyout '" + (dir / "key.pem").string() + "' -out '" + (dir / "cert.pem").string() +
-                        "' -subj /CN=" + name + " >/dev/null 2>&1";
+  std::string kind = key == "rsa" ? "-newkey rsa:2048" : "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1";
+  std::string command = "openssl req -x509 " + kind + " -nodes -days 2 -keyout '" + (dir / "key.pem").string() +
+                        "' -out '" + (dir / "cert.pem").string() + "' -subj /CN=" + name + " >/dev/null 2>&1";
+  return std::system(command.c_str()) == 0;
+}
+
+// Rewrites <dir>/key.pem in its type's own traditional form ("BEGIN RSA PRIVATE KEY",
+// "BEGIN EC PRIVATE KEY"), as older tools write keys. True when openssl succeeded.
+inline bool make_key_traditional(const std::filesystem::path& dir) {
+  std::string key = (dir / "key.pem").string();
+  std::string command = "openssl pkey -traditional -in '" + key + "' -out '" + key + ".new' >/dev/null 2>&1 && mv '" +
+                        key + ".new' '" + key + "'";
   return std::system(command.c_str()) == 0;
 }
 
