@@ -11,6 +11,7 @@
 namespace tikimail {
 
 Result<ClientCtx> make_client_context(bool verify, const std::string& ca_file) {
+  if (Status s = start_openssl(); !s) return s;
   ERR_clear_error();
   ClientCtx ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx) return Status::temporary("SSL_CTX_new: " + openssl_reason("out of memory"));

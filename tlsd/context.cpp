@@ -131,12 +131,6 @@ static int on_server_name(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-Status start_openssl() {
-  constexpr uint64_t kOptions = OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS | OPENSSL_INIT_NO_ATEXIT;
-  if (OPENSSL_init_crypto(kOptions, nullptr) != 1) return Status::temporary("OpenSSL: " + openssl_reason("cannot start"));
-  return Status::ok();
-}
-
 Result<SslCtx> make_server_context(const TlsConfig& config) {
   if (Status s = start_openssl(); !s) return s;
   ERR_clear_error();

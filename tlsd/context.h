@@ -48,15 +48,6 @@ std::optional<std::string> sni_directory_name(std::string_view server_name);
 // The error is temporary and names the file ("control/tls/key.pem: No such file or directory").
 Status check_key_files(const std::string& tls_dir);
 
-// OpenSSL's start-up as a process that serves one connection and exits wants it, run once
-// before anything else of OpenSSL (make_server_context does): without the table of legacy
-// cipher and digest names (EVP_get_cipherbyname: TLS fetches its algorithms from the
-// providers and never reads it) and without the clean-up at exit, which frees one by one
-// what the exit frees at once. The two cost about 1.5 ms of CPU per connection here
-// (bench/README.md, TLS). openssl.cnf and the error strings stay: the administrator's
-// configuration applies, and log lines name the reason. A second call does nothing.
-Status start_openssl();
-
 // A server context: TLS 1.2 minimum (1.3 allowed), the configured ciphers, server cipher
 // preference, no compression, no renegotiation, no session cache or tickets (every
 // connection is a new process: a ticket could never be redeemed). It holds
