@@ -16,7 +16,7 @@ std::string openssl_reason(std::string_view fallback) {
 }
 
 Status start_openssl() {
-  constexpr uint64_t kOptions = OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS | OPENSSL_INIT_NO_ATEXIT;
+  constexpr uint64_t kOptions = OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ATEXIT;
   if (OPENSSL_init_crypto(kOptions, nullptr) != 1) return Status::temporary("OpenSSL: " + openssl_reason("cannot start"));
   return Status::ok();
 }

@@ -28,6 +28,10 @@ struct SslFree {
 };
 using SslCtx = std::unique_ptr<SSL_CTX, SslCtxFree>;
 using Ssl = std::unique_ptr<SSL, SslFree>;
+struct EvpPkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+using EvpPkey = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 
 struct TlsConfig {
   std::string tls_dir = kTlsDir;               // holds cert.pem, key.pem and sni/
@@ -47,6 +51,16 @@ std::optional<std::string> sni_directory_name(std::string_view server_name);
 // runs. Whether they parse and match is learnt when the context is built, at the request.
 // The error is temporary and names the file ("control/tls/key.pem: No such file or directory").
 Status check_key_files(const std::string& tls_dir);
+
+// The PEM private key in `path`, decoded as the key type of `cert`'s public key ("RSA",
+// "EC", "ED25519"), or null. Naming the type spares OpenSSL's decoder setup its walk over
+// every type it knows: about 0.3 ms of a fresh process here (tlsd/README.md, Notes). A key
+// of another type, or in a form this does not take (an EC key after an EC PARAMETERS
+// block), gets null, with OpenSSL's error queue cleared; make_server_context and the SNI
+// callback then load it the general way, whose error is the one to log. Whether the key
+// belongs to the certificate is checked by the caller (SSL_CTX_use_PrivateKey and
+// SSL_CTX_check_private_key), not here.
+EvpPkey read_key_of_cert_type(const std::string& path, X509* cert);
 
 // A server context: TLS 1.2 minimum (1.3 allowed), the configured ciphers, server cipher
 // preference, no compression, no renegotiation, no session cache or tickets (every

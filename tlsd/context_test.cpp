@@ -1,6 +1,8 @@
 // tlsd/context_test.cpp: the server context and handshake against a real OpenSSL client.
 #include "tlsd/context.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <sys/socket.h>
 
 #include <catch2/catch.hpp>
@@ -44,6 +46,12 @@ TlsConfig config_in(const TempDir& dir) {
   TlsConfig config;
   config.tls_dir = (dir.path() / "control/tls").string();
   return config;
+}
+
+// The certificate in <dir>/cert.pem, for read_key_of_cert_type.
+std::unique_ptr<X509, decltype(&X509_free)> cert_in(const std::filesystem::path& dir) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> file(BIO_new_file((dir / "cert.pem").c_str(), "r"), BIO_free);
+  return {file ? PEM_read_bio_X509(file.get(), nullptr, nullptr, nullptr) : nullptr, X509_free};
 }
 
 }  // namespace
@@ -123,6 +131,30 @@ TEST_CASE("tlsd context: RSA and EC keys load in PKCS#8 and in the traditional f
   CHECK(out.client_ok);
   CHECK(out.served == "default.test");
   CHECK(handshake(config, "ec.test").served == "ec.test");
+}
+
+TEST_CASE("tlsd context: the key is decoded as its certificate's type, in PKCS#8 and in the traditional form") {
+  TempDir dir;
+  for (const char* kind : {"rsa", "ec"}) {
+    INFO(kind);
+    auto pair = dir.path() / kind;
+    REQUIRE(testing::make_test_cert(pair, "mx.test", kind));
+    auto cert = cert_in(pair);
+    REQUIRE(cert);
+    EvpPkey pkcs8 = read_key_of_cert_type((pair / "key.pem").string(), cert.get());
+    REQUIRE(pkcs8);
+    CHECK(EVP_PKEY_eq(pkcs8.get(), X509_get0_pubkey(cert.get())) == 1);
+    REQUIRE(testing::make_key_traditional(pair));
+    EvpPkey traditional = read_key_of_cert_type((pair / "key.pem").string(), cert.get());
+    REQUIRE(traditional);
+    CHECK(EVP_PKEY_eq(traditional.get(), X509_get0_pubkey(cert.get())) == 1);
+  }
+  // Another type than the certificate's, no file, no certificate: null, and nothing queued.
+  auto ec_cert = cert_in(dir.path() / "ec");
+  CHECK_FALSE(read_key_of_cert_type((dir.path() / "rsa/key.pem").string(), ec_cert.get()));
+  CHECK_FALSE(read_key_of_cert_type((dir.path() / "none/key.pem").string(), ec_cert.get()));
+  CHECK_FALSE(read_key_of_cert_type((dir.path() / "ec/key.pem").string(), nullptr));
+  CHECK(ERR_peek_error() == 0);
 }
 
 TEST_CASE("tlsd context: a key of another type or pair than the certificate is refused, naming the key") {

@@ -45,6 +45,39 @@ def make_certificate(cert, key, cn="localhost", names=("DNS:localhost", "IP:127.
     return cert
 
 
+def make_ca_issued_certificate(cert, key, ca, cn="localhost", names=("DNS:localhost", "IP:127.0.0.1"), days=30):
+    """Writes a throwaway CA's certificate to `ca`, and to `cert` a certificate for `cn` and
+    `names` that this CA signed (SHA-256) followed by the CA's own, the chain a public CA hands
+    out, with its key (mode 0600) to `key`. A self-signed certificate is not enough to test
+    with: OpenSSL checks the strength of a CA's signature, never of a self-signature."""
+    cert, key = Path(cert), Path(key)
+    work = Path(tempfile.mkdtemp(prefix="tikimail-ca-"))
+    try:
+        def openssl(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days), "-subj", "/CN=tikimail test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-keyout", str(work / "ca.key"), "-out", str(work / "ca.pem"))
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", str(work / "leaf.key"),
+                "-out", str(work / "leaf.csr"))
+        (work / "ext").write_text("subjectAltName=" + ",".join(names) + "\nbasicConstraints=CA:FALSE\n"
+                                  "extendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", str(work / "leaf.csr"), "-CA", str(work / "ca.pem"), "-CAkey",
+                str(work / "ca.key"), "-set_serial", "2", "-days", str(days), "-sha256", "-extfile", str(work / "ext"),
+                "-out", str(work / "leaf.pem"))
+        ca_pem = (work / "ca.pem").read_text()
+        (work / "chain.pem").write_text((work / "leaf.pem").read_text() + ca_pem)
+        os.chmod(work / "leaf.key", 0o600)
+        os.chmod(work / "chain.pem", 0o644)
+        shutil.move(str(work / "leaf.key"), str(key))   # key first: tlsd reads the pair per connection
+        shutil.move(str(work / "chain.pem"), str(cert))
+        Path(ca).write_text(ca_pem)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return cert
+
+
 def stop_process(proc, grace=5):
     """Ends a process a test started (SIGTERM, then SIGKILL after `grace` seconds) and reaps it.
     None is nothing to stop."""

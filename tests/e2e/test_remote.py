@@ -12,12 +12,13 @@ import pwd
 import email.policy
 import re
 import smtplib
+import ssl
 import subprocess
 import time
 import unittest
 from pathlib import Path
 
-from lib import IS_ROOT, RELAY_IP, Installation, SmtpSink, process_table, wait_until
+from lib import IS_ROOT, RELAY_IP, Installation, SmtpSink, make_ca_issued_certificate, process_table, wait_until
 
 SENDER = "alice@example.test"
 
@@ -334,6 +335,38 @@ class TlsRemoteTest(unittest.TestCase):
         self.inst.write_control("tlsremote", "far.test:may")
         self.inst.sv("alarm", str(self.inst.prefix / "service" / "deliver"))
         self.far.wait_for_messages("bob@far.test", before + 1, timeout=20)
+
+
+class TlsRemoteCaChainTest(unittest.TestCase):
+    """The peer serves a chain from a CA, as a real MX does: tlsd must load it (its leaf is not
+    self-signed, so OpenSSL checks the CA's signature) and deliver-remote must verify it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.far = Installation(domains=("far.test",), accounts=("bob@far.test",)).setup()
+        cls.addClassCleanup(cls.far.teardown)
+        tls = cls.far.prefix / "control" / "tls"
+        cls.ca = cls.far.prefix / "test-ca.pem"
+        make_ca_issued_certificate(tls / "cert.pem", tls / "key.pem", cls.ca)
+        cls.inst = Installation().setup()
+        cls.addClassCleanup(cls.inst.teardown)
+
+    def test_smtps_serves_the_chain_and_a_client_trusting_the_ca_verifies_it(self):
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        with smtplib.SMTP_SSL("127.0.0.1", self.far.smtps_port, context=ctx, timeout=10) as s:
+            code, _ = s.ehlo("client.test")
+            self.assertEqual(code, 250)
+            self.assertEqual(len(s.sock.getpeercert(binary_form=False)["subjectAltName"]), 2)
+
+    def test_remote_delivery_verifies_the_chain_against_control_tlsremoteca(self):
+        self.inst.write_control("tlsremote", "far.test:verify")
+        self.inst.write_control("tlsremoteca", self.ca.read_text())
+        self.inst.write_control("smtproutes", f"far.test:localhost:{self.far.port}")
+        send(self.inst, SENDER, ["bob@far.test"], message("ca-chain"))
+        got = self.far.wait_for_messages("bob@far.test", 1, timeout=20)
+        self.assertIn(b"X-Marker: ca-chain\n", got[-1])
+        self.assertRegex(got[-1].decode(errors="replace"), r"Received: from mx\.example\.test .*\n?.* with ESMTPS ")
+        self.assertRegex(self.inst.log("deliver"), r"verified=yes")
 
 
 if __name__ == "__main__":
