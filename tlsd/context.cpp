@@ -130,6 +130,9 @@ Result<SslCtx> make_server_context(const TlsConfig& config) {
   SslCtx ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return Status::temporary("SSL_CTX_new: " + openssl_reason("out of memory"));
   SSL_CTX* c = ctx.get();
+  // No passphrase for an encrypted key: tlsd has none to give, and OpenSSL's own prompt would
+  // read one from the terminal, or from fd 0, the client's socket. Connections inherit it.
+  SSL_CTX_set_default_passwd_cb(c, [](char*, int, int, void*) { return 0; });
   if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1)
     return Status::temporary("TLS 1.2 minimum: " + openssl_reason("refused"));
   // Renegotiation and compression: CVE-2009-3555, CRIME. No tickets or cache: see the header.

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <thread>
@@ -172,6 +173,30 @@ TEST_CASE("tlsd context: a key of another type or pair than the certificate is r
   }
   dir.write("control/tls/key.pem", "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n");
   auto ctx = make_server_context(config_in(dir));
+  REQUIRE_FALSE(ctx.has_value());
+  CHECK_THAT(ctx.error().message(), Catch::Contains("control/tls/key.pem: "));
+}
+
+TEST_CASE("tlsd context: an encrypted key is refused at once, and no passphrase is read from fd 0") {
+  TempDir dir;
+  auto tls = dir.path() / "control/tls";
+  std::filesystem::create_directories(tls);
+  std::string command = "openssl req -x509 -newkey rsa:2048 -passout pass:secret -days 2 -subj /CN=mx.test -keyout '" +
+                        (tls / "key.pem").string() + "' -out '" + (tls / "cert.pem").string() + "' >/dev/null 2>&1";
+  REQUIRE(std::system(command.c_str()) == 0);
+  REQUIRE_THAT(dir.read("control/tls/key.pem"), Catch::StartsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+  // OpenSSL's prompt reads the terminal, or fd 0 when there is none; in tlsd fd 0 is the
+  // client. Offer the right passphrase there: it must not be taken.
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  REQUIRE(::write(pipe_fds[1], "secret\n", 7) == 7);
+  ::close(pipe_fds[1]);
+  int saved = ::dup(0);
+  ::dup2(pipe_fds[0], 0);
+  ::close(pipe_fds[0]);
+  auto ctx = make_server_context(config_in(dir));
+  ::dup2(saved, 0);
+  ::close(saved);
   REQUIRE_FALSE(ctx.has_value());
   CHECK_THAT(ctx.error().message(), Catch::Contains("control/tls/key.pem: "));
 }
