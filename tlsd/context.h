@@ -54,7 +54,8 @@ Status check_key_files(const std::string& tls_dir);
 
 // The PEM private key in `path`, decoded as the key type of `cert`'s public key ("RSA",
 // "EC", "ED25519"), or null. Naming the type spares OpenSSL's decoder setup its walk over
-// every type it knows: about 0.3 ms of a fresh process here (tlsd/README.md, Notes). A key
+// every type it knows: in a fresh process here, 0.5 ms became 0.2 (a small C program timing
+// each step of the context, 40 processes; tlsd/README.md, Notes, has the whole). A key
 // of another type, or in a form this does not take (an EC key after an EC PARAMETERS
 // block), gets null, with OpenSSL's error queue cleared; make_server_context and the SNI
 // callback then load it the general way, whose error is the one to log. Whether the key
