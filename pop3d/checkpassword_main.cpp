@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 
 #include "common/accounts.h"
 #include "common/apop_seal.h"
@@ -16,6 +18,7 @@
 #include "common/log.h"
 #include "pop3d/checkpassword.h"
 #include "pop3d/handoff.h"
+#include "pop3d/hash_slots.h"
 
 using namespace tikimail;
 
@@ -48,19 +51,34 @@ int main(int argc, char** argv) try {
   std::string ip = env_ip ? env_ip : "unknown";
   std::string method = smtp_method ? *smtp_method : credentials->method() == LoginMethod::kApop ? "apop" : "pass";
   LoginCheck check{Verdict::kTemporary, "", ""};
+  std::string waited;  // "slotwait=NNNms" at the end of the log line when a hash slot was slow to come
   // One log line per attempt, never with the password or digest; returns `code`.
   auto logged = [&](int code, std::string_view detail) {
     std::string account = check.address.empty() ? log_safe(credentials->user, 254) : check.address;
     const char* result = code == 0 ? "ok" : code == kCheckWrong ? "fail" : "temp";
-    log.info("login account={} ip={} method={} result={}{}{}", account, log_safe(ip, 64), method, result,
-             detail.empty() ? "" : " ", detail);
+    log.info("login account={} ip={} method={} result={}{}{}{}{}", account, log_safe(ip, 64), method, result,
+             detail.empty() ? "" : " ", detail, waited.empty() ? "" : " ", waited);
     return code;
   };
 
   if (Status s = enter_home(); !s) return logged(kCheckTemporary, "why=" + s.message());
   auto accounts = load_accounts("users/accounts");
   if (!accounts) return logged(kCheckTemporary, "why=" + accounts.error().message());
+  // USER/PASS and SMTP AUTH hash with argon2id: at most control/concurrencyhash of them at
+  // once on the host (pop3d/README.md, "Hash slots"). APOP hashes nothing.
+  std::optional<HashSlot> slot;
+  if (credentials->method() == LoginMethod::kPass) {
+    auto count = load_hash_slot_count();
+    if (!count) return logged(kCheckTemporary, "why=" + count.error().message());
+    auto taken = take_hash_slot(kHashSlotsPath, *count, kHashSlotWait);
+    if (!taken && taken.error().temporary_failure()) return logged(kCheckTemporary, "why=" + taken.error().message());
+    if (!taken) log.warn("password check without a slot: {}", taken.error().message());
+    if (taken) slot.emplace(std::move(*taken));
+    if (slot && slot->waited() >= std::chrono::milliseconds(100))
+      waited = fmt::format("slotwait={}ms", slot->waited().count());
+  }
   check = check_login(*credentials, *accounts, kApopKeyPath);
+  slot.reset();  // the next check may start
   if (check.verdict == Verdict::kWrong) return logged(kCheckWrong, "why=" + check.why);
   if (check.verdict == Verdict::kTemporary) return logged(kCheckTemporary, "why=" + check.why);
   if (smtp_method) return logged(0, "");

@@ -140,6 +140,9 @@ dir "$PREFIX/log" 0755
 
 [ ! -e "$PREFIX/users/accounts" ] || own "$PREFIX/users/accounts" 0600
 [ ! -e "$PREFIX/users/recipients" ] || own "$PREFIX/users/recipients" 0644
+# checkpassword's hash slots (pop3d/README.md): empty, locked a byte a slot; it would create it.
+[ -f "$PREFIX/users/hashslots" ] || : > "$PREFIX/users/hashslots"
+own "$PREFIX/users/hashslots" 0600
 
 # --- programs -----------------------------------------------------------------------------
 # Each is copied under a temporary name and renamed over the old one, so a running service
