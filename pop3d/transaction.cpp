@@ -176,8 +176,11 @@ bool Pop3Session::open_mailbox() {
 
 void Pop3Session::serve() {
   while (!done_) {
-    // PIPELINING (RFC 2449 section 6.6): answers wait while the client has sent more.
-    if (in_.pending() == 0 && !flush()) {
+    // PIPELINING (RFC 2449 section 6.6): answers wait while the client has sent more, but
+    // never more than kChunk of them: a client that pipelines and never reads (each of its
+    // writes ending inside a command, so that input is always pending) would otherwise grow
+    // them without end. Past kChunk the flush waits for the client like any write.
+    if ((in_.pending() == 0 || out_.pending() >= kChunk) && !flush()) {
       log_.info("disconnect account={} ip={} reason=write", login_.account, login_.ip);
       exit_code_ = session_exit::kGone;
       return;

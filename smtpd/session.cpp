@@ -23,6 +23,9 @@ using namespace smtp;
 
 namespace {
 
+// Replies held back while pipelined input is pending (Session::run).
+constexpr size_t kMaxHeldReplies = 64 * 1024;
+
 // A HELO name goes into the Received header and the logs: printable ASCII without
 // spaces or header-breaking bytes, at most 255.
 bool valid_helo(std::string_view name) {
@@ -128,7 +131,9 @@ int Session::run() {
   log_.info("connect ip={} port={}", client_.ip, client_.local_port);
   reply_text(220, fmt::format("{} ESMTP tikimail", config_.me));
   while (!quit_) {
-    if (in_.pending() == 0 && !flush()) return 1;  // RFC 2920: flush before waiting
+    // RFC 2920: replies wait while the client has sent more, but never more than
+    // kMaxHeldReplies of them (a client that pipelines and never reads would grow them).
+    if ((in_.pending() == 0 || out_.pending() >= kMaxHeldReplies) && !flush()) return 1;
     Line line = in_.read_line(Deadline::after_seconds(config_.timeout), kMaxMailLine);
     if (line.code == IoCode::kTooLong) {
       bad_command(kLineTooLong);

@@ -120,6 +120,38 @@ def process_table():
     return table
 
 
+def rss_kib(pid):
+    """VmRSS of a process in KiB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pipeline_without_reading(sock, pid, first, chunk, seconds=4.0, pause=0.001):
+    """A client that pipelines and never reads: `first`, then `chunk` again and again for up to
+    `seconds` (each chunk ends inside a command, so the server always has input pending), until
+    the server stops taking input (our send blocks). Returns the peak VmRSS of `pid` in KiB."""
+    sock.settimeout(0.5)
+    peak = rss_kib(pid)
+    end = time.monotonic() + seconds
+    try:
+        sock.sendall(first)
+        while time.monotonic() < end:
+            sock.sendall(chunk)
+            peak = max(peak, rss_kib(pid))
+            time.sleep(pause)
+    except (socket.timeout, BlockingIOError):
+        pass  # the server waits for us to read: it holds no more replies
+    except OSError:
+        pass  # the server gave up on us
+    return max(peak, rss_kib(pid))
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
     """Polls predicate() until it is true; raises AssertionError after timeout seconds."""
     end = time.monotonic() + timeout

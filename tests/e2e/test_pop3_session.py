@@ -23,7 +23,7 @@ import time
 import unittest
 from pathlib import Path
 
-from lib import BIN, IS_ROOT, free_port, wait_until
+from lib import BIN, IS_ROOT, free_port, pipeline_without_reading, rss_kib, wait_until
 
 SESSION = str(BIN / "pop3d-session")
 ACCOUNT = "alice@example.test"
@@ -310,6 +310,22 @@ class Pop3SessionExitStatusTest(unittest.TestCase):
         self.assertEqual(status, 5)
         self.assertIn("pop3loginpolicy line 1", log)
         self.assertEqual(mb.files("new"), ["1700000001.M1P1Q1.mx"])  # nothing touched
+
+    def test_a_client_that_pipelines_and_never_reads_holds_no_more_than_a_chunk_of_replies(self):
+        # 200 messages: every UIDL is answered with about 6 KB; each 1200-byte write ends inside
+        # a command, so input is always pending. The replies held back stop at 64 KiB; then the
+        # session waits for the client to read (and after timeoutpop3d drops it).
+        mb = self.make({"timeoutpop3d": "5"})
+        for i in range(200):
+            mb.deliver(f"17000001{i:02d}.M{i}P1Q{i}.mx", b"Subject: s\n\nbody\n")
+        s = SocketSession(mb)
+        self.assertTrue(s.line().startswith("+OK 201 messages"))
+        baseline = rss_kib(s.proc.pid)
+        peak = pipeline_without_reading(s.sock, s.proc.pid, b"UI", b"DL\r\n" + b"UIDL\r\n" * 199 + b"UI")
+        self.assertLess(peak - baseline, 16 * 1024, f"pop3d-session grew from {baseline} to {peak} KiB")
+        status, log = s.finish(drop=True)
+        self.assertEqual(status, 3)
+        self.assertEqual(len(mb.files("cur")), 201)  # nothing deleted
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import time
 import unittest
 from pathlib import Path
 
-from lib import IS_ROOT, OUTSIDE_IP, RELAY_IP, Installation, SmtpClient, wait_until
+from lib import (IS_ROOT, OUTSIDE_IP, RELAY_IP, Installation, SmtpClient, pipeline_without_reading,
+                 process_table, rss_kib, wait_until)
 
 TOO_BIG = "552 sorry, that message size exceeds my databytes limit (#5.3.4)"
 DATABYTES = 20971520
@@ -190,6 +191,19 @@ class SmtpdTest(unittest.TestCase):
             self.assertEqual(c.cmd("XYZZY")[0], 500)
             self.assertEqual(c.reply(), (421, ["4.7.0 Too many errors, closing connection"]))
             self.assertTrue(c.closed())
+
+    def test_a_client_that_pipelines_and_never_reads_holds_no_more_than_64_kib_of_replies(self):
+        # Each EHLO is answered with about 200 bytes; each 1800-byte write ends inside a command,
+        # so input is always pending. The replies held back stop at 64 KiB, then smtpd waits for
+        # the client to read like any writer.
+        listener = self.inst.service_pid("smtpd")
+        with self.client() as c:
+            sessions = [pid for pid, (comm, ppid, _) in process_table().items() if ppid == listener and comm == "smtpd"]
+            self.assertEqual(len(sessions), 1)
+            pid = sessions[0]
+            baseline = rss_kib(pid)
+            peak = pipeline_without_reading(c.sock, pid, b"EH", b"LO client.test\r\n" + b"EHLO client.test\r\n" * 99 + b"EH")
+            self.assertLess(peak - baseline, 16 * 1024, f"smtpd grew from {baseline} to {peak} KiB")
 
     def test_idle_timeout_sends_421_and_closes(self):
         self.inst.write_control("timeoutsmtpd", "2")
