@@ -179,6 +179,18 @@ std::string Address::smtp() const {
   return out + ">";
 }
 
+std::string envelope_path(std::string_view envelope_address) {
+  Address a;
+  if (envelope_address.find('@') == std::string_view::npos) {
+    a.local = std::string(envelope_address);
+  } else {
+    auto [local, domain] = split_address(envelope_address);
+    a.local = std::string(local);
+    a.domain = std::string(domain);
+  }
+  return a.smtp();
+}
+
 PathResult parse_path(std::string_view arg, bool allow_null, bool allow_bare_postmaster) {
   arg = trim_spaces(arg);
   std::string_view path, params;

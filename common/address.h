@@ -51,6 +51,11 @@ PathResult parse_path(std::string_view arg, bool allow_null, bool allow_bare_pos
 // control files, envelopes and command-line arguments.
 PathResult parse_mailbox(std::string_view text);
 
+// The SMTP form of an envelope address as queued (unquoted, Address::str()): split at its last
+// '@' and quoted where RFC 5321 needs it, for headers that carry a path (Return-Path, the
+// Received line's `for`): "a b@x.test" gives "<\"a b\"@x.test>", "" gives "<>".
+std::string envelope_path(std::string_view envelope_address);
+
 // True for domain syntax per RFC 5321 (letters, digits, hyphens; dot-separated labels).
 bool valid_domain(std::string_view domain);
 

@@ -118,3 +118,14 @@ TEST_CASE("address: split at the last @") {
   CHECK(domain == "example.test");
   CHECK(split_address("postmaster").second.empty());
 }
+
+TEST_CASE("address: envelope_path quotes an envelope address again for a header") {
+  CHECK(envelope_path("") == "<>");
+  CHECK(envelope_path("user@example.test") == "<user@example.test>");
+  CHECK(envelope_path("first.last@example.test") == "<first.last@example.test>");
+  CHECK(envelope_path("john doe@example.test") == "<\"john doe\"@example.test>");
+  CHECK(envelope_path("a@b@example.test") == "<\"a@b\"@example.test>");
+  CHECK(envelope_path("q\"x\\y@example.test") == "<\"q\\\"x\\\\y\"@example.test>");
+  CHECK(envelope_path("user@[192.0.2.1]") == "<user@[192.0.2.1]>");
+  CHECK(envelope_path("postmaster") == "<postmaster>");
+}

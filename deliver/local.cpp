@@ -72,7 +72,8 @@ std::string delivery_header(std::string_view sender, std::string_view rcpt) {
       if (c != '\r' && c != '\n') out.push_back(c);
     return out;
   };
-  return fmt::format("Return-Path: <{}>\nDelivered-To: {}\n", clean(sender), clean(rcpt));
+  // RFC 5321 4.4: the reverse-path as a path, its local part quoted again where it was quoted.
+  return fmt::format("Return-Path: {}\nDelivered-To: {}\n", clean(envelope_path(sender)), clean(rcpt));
 }
 
 Result<MaildirFile> deliver_local(const Route& route, std::string_view sender, int message_fd,

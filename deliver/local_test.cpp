@@ -97,4 +97,9 @@ TEST_CASE("route: the delivery header carries Return-Path and Delivered-To, no i
   CHECK(delivery_header("a@x.test", "b@y.test") == "Return-Path: <a@x.test>\nDelivered-To: b@y.test\n");
   CHECK(delivery_header("", "b@y.test") == "Return-Path: <>\nDelivered-To: b@y.test\n");
   CHECK(delivery_header("a@x\r\nBcc: z", "b@y.test") == "Return-Path: <a@xBcc: z>\nDelivered-To: b@y.test\n");
+  // RFC 5321 4.4: the reverse-path as it was given, a quoted local part quoted again.
+  CHECK(delivery_header("john doe; x@q.test", "b@y.test") ==
+        "Return-Path: <\"john doe; x\"@q.test>\nDelivered-To: b@y.test\n");
+  CHECK(delivery_header("q\"x@q.test", "b@y.test") == "Return-Path: <\"q\\\"x\"@q.test>\nDelivered-To: b@y.test\n");
+  CHECK(delivery_header("a@b@q.test", "b@y.test") == "Return-Path: <\"a@b\"@q.test>\nDelivered-To: b@y.test\n");
 }

@@ -472,7 +472,7 @@ std::string Session::received_header(const std::string& msgid) const {
   std::string from = *helo_;
   if (!client_.host.empty() && valid_helo(client_.host)) from += fmt::format(" ({} [{}])", client_.host, client_.ip);
   else from += fmt::format(" ([{}])", client_.ip);
-  std::string for_clause = tx_->rcpts.size() == 1 ? fmt::format("\n\tfor <{}>", tx_->rcpts[0]) : "";
+  std::string for_clause = tx_->rcpts.size() == 1 ? fmt::format("\n\tfor {}", envelope_path(tx_->rcpts[0])) : "";
   // RFC 3848: ESMTPS over TLS, ESMTPA after AUTH, ESMTPSA for both.
   std::string with = esmtp_ ? "ESMTP" : "SMTP";
   if (esmtp_ && tls_) with += "S";

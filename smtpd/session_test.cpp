@@ -729,6 +729,20 @@ TEST_CASE("smtpd: the Received header of an authenticated TLS session says ESMTP
                      "<friend@remote.test>;\n") != std::string::npos);
 }
 
+TEST_CASE("smtpd: the Received header's `for` quotes a recipient's local part again where it was quoted") {
+  Fixture f;
+  f.config.queue_argv = keeping_queue(f.dir.path() / "message");
+  Dialogue d(f.config, /*relay_client=*/true);
+  d.cmd("EHLO client.test");
+  CHECK(d.cmd("MAIL FROM:<\"john doe\"@remote.test>") == "250 2.1.0 Ok");
+  CHECK(d.cmd("RCPT TO:<\"a;b\"@remote.test>") == "250 2.1.5 Ok");
+  CHECK(d.cmd("DATA").starts_with("354 "));
+  d.send("Subject: hi\r\n\r\nhello\r\n.\r\n");
+  CHECK(d.reply().starts_with("250 2.0.0 Ok: queued as "));
+  std::string message = f.dir.read("message");
+  CHECK(message.find("\n\tfor <\"a;b\"@remote.test>;\n") != std::string::npos);
+}
+
 TEST_CASE("smtpd: over TLS without AUTH the Received header says ESMTPS") {
   Fixture f;
   f.config.queue_argv = keeping_queue(f.dir.path() / "message");

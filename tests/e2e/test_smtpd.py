@@ -65,6 +65,19 @@ class SmtpdTest(unittest.TestCase):
         # swaks dot-stuffs the file and ends the data with an extra CRLF of its own.
         self.assertEqual(b"Subject: " + rest, body.replace("\r\n", "\n").encode() + b"\n")
 
+    def test_a_quoted_sender_is_quoted_again_in_return_path(self):
+        with self.client() as c:
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd('MAIL FROM:<"john doe; x"@remote.test>'), (250, ["2.1.0 Ok"]))
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>"), (250, ["2.1.5 Ok"]))
+            self.assertEqual(c.cmd("DATA")[0], 354)
+            c.send("Subject: quoted\r\nX-Marker: quoted-sender\r\n\r\nhi\r\n.\r\n")
+            self.assertEqual(c.reply()[0], 250)
+        wait_until(lambda: self.marked("alice@example.test", "quoted-sender"), what="the message delivered")
+        got = self.marked("alice@example.test", "quoted-sender")[0]
+        self.assertTrue(got.startswith(b'Return-Path: <"john doe; x"@remote.test>\nDelivered-To: alice@example.test\n'),
+                        got[:120])
+
     def test_curl_sends_through_relay_client_address(self):
         with tempfile.NamedTemporaryFile("w", suffix=".eml", delete=False) as f:
             f.write("Subject: curl test\r\nX-Marker: curl-1\r\n\r\nbody\r\n")
