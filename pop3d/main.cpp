@@ -63,9 +63,11 @@ int main(int argc, char** argv) try {
   Prelogin prelogin(*config, 0, 1, authenticate, apop_timestamp(::getpid(), ::time(nullptr), config->me),
                     ip ? ip : "unknown", log, std::move(tls));
   int status = prelogin.run();
-  // We closed (too many failures, a timeout): our last -ERR must arrive whole. After a
-  // session (status 0) the connection was the session's, and is over.
-  if (status != 0) linger_close(0, 1, Deadline::after_seconds(2));
+  // Our copy of the connection is the last: whatever ended it (our own -ERR after too many
+  // failures, a timeout, the session's QUIT, or its [IN-USE] or [LOGIN-DELAY] while the client
+  // had pipelined more), the last reply must arrive whole, so unread input must not turn our
+  // close into a reset. After a QUIT the client's FIN is already coming: no wait.
+  linger_close(0, 1, Deadline::after_seconds(2));
   return status;
 } catch (...) {
   return 111;  // a bug or out of memory: the client sees the connection drop

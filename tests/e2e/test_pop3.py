@@ -157,6 +157,29 @@ class Pop3Test(unittest.TestCase):
         self.assertIn("[IN-USE]", str(cm.exception))
         p.quit()
 
+    def test_a_refused_session_closes_cleanly_though_commands_were_pipelined(self):
+        # PIPELINING is advertised: a client may send its whole login and more in one write.
+        # When the session refuses ([IN-USE]), the unread commands must not turn the close
+        # into a reset, which could destroy the reason before the client reads it.
+        p = self.login(ALICE)
+        try:
+            s = socket.create_connection(("127.0.0.1", self.inst.pop3_port), timeout=10,
+                                         source_address=(OUTSIDE_IP, 0))
+            got = s.recv(1000)
+            self.assertTrue(got.startswith(b"+OK"), got)
+            s.sendall(f"USER {ALICE}\r\nPASS {self.inst.accounts[ALICE]}\r\nSTAT\r\nLIST\r\nNOOP\r\n"
+                      f"QUIT\r\n".encode())
+            received = b""
+            while True:
+                chunk = s.recv(65536)  # a reset raises ConnectionResetError here
+                if not chunk:
+                    break
+                received += chunk
+            s.close()
+            self.assertEqual(received, b"+OK send PASS\r\n-ERR [IN-USE] mailbox in use by another session\r\n")
+        finally:
+            p.quit()
+
     def test_curl_lists_and_retrieves(self):
         self.deliver(BOB, "curl-pop-1")
         url = f"pop3://127.0.0.1:{self.inst.pop3_port}/"
