@@ -36,7 +36,9 @@ inline constexpr Reply kSyntax{501, "5.5.4 Syntax error in parameters"};
 inline constexpr Reply kHeloSyntax{501, "5.5.4 HELO and EHLO need a host name"};
 inline constexpr Reply kBadSender{501, "5.1.7 Bad sender address syntax"};
 inline constexpr Reply kBadRcpt{501, "5.1.3 Bad recipient address syntax"};
-inline constexpr Reply kPathTooLong{501, "5.1.3 Path too long"};
+// RFC 3463: 5.1.7 is the sender's address, 5.1.3 a recipient's.
+inline constexpr Reply kSenderPathTooLong{501, "5.1.7 Path too long"};
+inline constexpr Reply kRcptPathTooLong{501, "5.1.3 Path too long"};
 inline constexpr Reply kUnknownParam{555, "5.5.4 Unsupported parameter"};
 inline constexpr Reply kUnknownUser{550, "5.1.1 No such user here"};
 inline constexpr Reply kTooManyRcpts{452, "4.5.3 Too many recipients"};

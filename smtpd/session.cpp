@@ -358,7 +358,7 @@ void Session::mail(std::string_view arg) {
   if (tx_) return bad_command(kNestedMail);
   if (!starts_with_nocase(arg, "FROM:")) return bad_command(kSyntax);
   PathResult parsed = parse_path(arg.substr(5), /*allow_null=*/true, /*allow_bare_postmaster=*/false);
-  if (!parsed.ok) return bad_command(parsed.error == PathError::kTooLong ? kPathTooLong : kBadSender);
+  if (!parsed.ok) return bad_command(parsed.error == PathError::kTooLong ? kSenderPathTooLong : kBadSender);
   // RFC 1870 SIZE and RFC 6152 BODY; nothing else is advertised.
   std::string_view params = parsed.path.params;
   while (!params.empty()) {
@@ -437,7 +437,7 @@ void Session::rcpt(std::string_view arg) {
   if (!starts_with_nocase(arg, "TO:")) return bad_command(kSyntax);
   tx_->any_rcpt_tried = true;
   PathResult parsed = parse_path(arg.substr(3), /*allow_null=*/false, /*allow_bare_postmaster=*/true);
-  if (!parsed.ok) return bad_command(parsed.error == PathError::kTooLong ? kPathTooLong : kBadRcpt);
+  if (!parsed.ok) return bad_command(parsed.error == PathError::kTooLong ? kRcptPathTooLong : kBadRcpt);
   if (!parsed.path.params.empty()) return bad_command(kUnknownParam);
   const Address& to = parsed.path.address;
   std::string address = to.str();

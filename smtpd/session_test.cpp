@@ -193,6 +193,16 @@ TEST_CASE("smtpd: too many recipients get 452 4.5.3") {
   CHECK(d.cmd("RCPT TO:<c@example.test>") == "452 4.5.3 Too many recipients");
 }
 
+TEST_CASE("smtpd: a path over RFC 5321's limits is 501 with the sender's or the recipient's code") {
+  Fixture f;
+  Dialogue d(f.config);
+  d.cmd("EHLO client.test");
+  std::string local(65, 'a');
+  CHECK(d.cmd("MAIL FROM:<" + local + "@remote.test>") == "501 5.1.7 Path too long");
+  CHECK(d.cmd("MAIL FROM:<" + std::string(64, 'a') + "@remote.test>") == "250 2.1.0 Ok");
+  CHECK(d.cmd("RCPT TO:<" + local + "@example.test>") == "501 5.1.3 Path too long");
+}
+
 TEST_CASE("smtpd: DATA without recipients is refused") {
   Fixture f;
   Dialogue d(f.config);
