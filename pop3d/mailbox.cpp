@@ -122,9 +122,14 @@ Result<std::vector<MailboxMessage>> list_cur(const std::string& maildir) {
     if (!S_ISREG(st.st_mode)) continue;
     MailboxMessage m;
     NameSizes stated = parse_name_sizes(name);
-    if (stated.octets && (!stated.bytes || *stated.bytes == static_cast<uint64_t>(st.st_size))) {
+    // The name's W= is trusted only beside an S= that is the file's size, and only when it is
+    // a possible CRLF form of that many bytes (from S to 2S + 2): LIST must give the octets
+    // RETR sends (RFC 1939), whatever another Maildir writer put in a name.
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (stated.octets && stated.bytes && *stated.bytes == size && *stated.octets >= size &&
+        *stated.octets <= 2 * size + 2) {
       m.octets = *stated.octets;
-    } else {  // no W= (another writer), or the name no longer tells the truth: count
+    } else {  // no W= or no S= (another writer), or the name does not tell the truth: count
       auto fd = open_file(path, O_RDONLY | O_NOFOLLOW);
       if (!fd) {
         if (fd.error().errno_value() == ENOENT) continue;

@@ -69,18 +69,22 @@ TEST_CASE("mailbox: sizes are the CRLF form, from W= when the name has it, else 
   TempDir dir;
   std::string md = make_maildir(dir);
   dir.write("Maildir/cur/1.counted:2,", "Subject: x\n\nbody\r\nend");  // 2 bare LFs, no final LF
-  dir.write("Maildir/cur/2.named,S=2,W=99:2,", "a\n");  // the name is trusted: no read
-  dir.write("Maildir/cur/3.stale,S=5,W=99:2,", "a\n");  // S= is not the file's size: counted
-  dir.write("Maildir/cur/4.onlyw,W=7:2,", "a\n");
+  dir.write("Maildir/cur/2.named,S=2,W=3:2,", "ab");      // the name is trusted: no read (4 if counted)
+  dir.write("Maildir/cur/3.stale,S=5,W=99:2,", "a\n");    // S= is not the file's size: counted
+  dir.write("Maildir/cur/4.onlyw,W=7:2,", "a\n");         // W= without S=: counted
   dir.write("Maildir/cur/5.empty:2,", "");
+  dir.write("Maildir/cur/6.toobig,S=2,W=99:2,", "a\n");   // no CRLF form of 2 bytes is 99: counted
+  dir.write("Maildir/cur/7.toosmall,S=2,W=1:2,", "a\n");  // nor is 1: counted
   auto scanned = scan_mailbox(md);
   REQUIRE(scanned);
-  REQUIRE(scanned->size() == 5);
+  REQUIRE(scanned->size() == 7);
   CHECK((*scanned)[0].octets == 21 + 2 + 2);
-  CHECK((*scanned)[1].octets == 99);
+  CHECK((*scanned)[1].octets == 3);
   CHECK((*scanned)[2].octets == 3);
-  CHECK((*scanned)[3].octets == 7);
+  CHECK((*scanned)[3].octets == 3);
   CHECK((*scanned)[4].octets == 0);
+  CHECK((*scanned)[5].octets == 3);
+  CHECK((*scanned)[6].octets == 3);
 }
 
 TEST_CASE("mailbox: a UIDL is the name before the info, or a digest when it cannot be one") {
