@@ -49,19 +49,30 @@ class HashSlotsTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.inst.teardown()
 
-    def in_background(self, work):
-        """Runs work() in a thread; returns (thread, result dict with 'value' or 'error')."""
+    def while_slot_held(self, work, what):
+        """Runs work() in a thread with the one slot held by this process, checks that it is
+        still waiting after 1.5 s, frees the slot and returns work()'s result."""
         result = {}
 
         def run():
             try:
                 result["value"] = work()
-            except Exception as e:  # reported by the test that reads the result
+            except Exception as e:  # re-raised below, in the test's thread
                 result["error"] = e
 
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        return t, result
+        held = HeldSlot(self.slots)
+        try:
+            t = threading.Thread(target=run, daemon=True)
+            t.start()
+            t.join(1.5)
+            self.assertTrue(t.is_alive(), f"{what} did not wait for the held slot")
+        finally:
+            held.release()
+        t.join(15)
+        self.assertFalse(t.is_alive(), f"{what} still waits after the slot was freed")
+        if "error" in result:
+            raise result["error"]
+        return result["value"]
 
     def test_install_makes_the_slots_file_root_only(self):
         st = os.stat(self.slots)
@@ -72,19 +83,10 @@ class HashSlotsTest(unittest.TestCase):
             self.assertEqual(st.st_uid, 0)
 
     def test_pop3_login_waits_for_the_slot_and_goes_on_when_it_is_free(self):
-        held = HeldSlot(self.slots)
-        try:
-            p = OutsidePOP3("127.0.0.1", self.inst.pop3_port, timeout=30)
-            p.user(ALICE)
-            t, result = self.in_background(lambda: p.pass_(self.inst.accounts[ALICE]))
-            t.join(1.5)
-            self.assertTrue(t.is_alive(), "the login did not wait for the held slot")
-        finally:
-            held.release()
-        t.join(15)
-        self.assertFalse(t.is_alive())
-        self.assertNotIn("error", result)
-        self.assertTrue(result["value"].startswith(b"+OK"), result["value"])
+        p = OutsidePOP3("127.0.0.1", self.inst.pop3_port, timeout=30)
+        p.user(ALICE)
+        answer = self.while_slot_held(lambda: p.pass_(self.inst.accounts[ALICE]), "the POP3 login")
+        self.assertTrue(answer.startswith(b"+OK"), answer)
         self.assertEqual(p.stat()[0], 0)
         p.quit()
         wait_until(lambda: "login account=alice@example.test ip=127.0.0.2 method=pass result=ok" in
@@ -99,17 +101,8 @@ class HashSlotsTest(unittest.TestCase):
         s.ehlo("client.test")
         s.starttls(context=self.ctx)
         s.ehlo("client.test")
-        held = HeldSlot(self.slots)
-        try:
-            t, result = self.in_background(lambda: s.login(BOB, self.inst.accounts[BOB]))
-            t.join(1.5)
-            self.assertTrue(t.is_alive(), "SMTP AUTH did not wait for the held slot")
-        finally:
-            held.release()
-        t.join(15)
-        self.assertFalse(t.is_alive())
-        self.assertNotIn("error", result)
-        self.assertEqual(result["value"][0], 235)
+        answer = self.while_slot_held(lambda: s.login(BOB, self.inst.accounts[BOB]), "SMTP AUTH")
+        self.assertEqual(answer[0], 235)
         s.quit()
 
     def test_apop_hashes_nothing_and_does_not_wait(self):
