@@ -180,14 +180,10 @@ std::string Address::smtp() const {
 }
 
 std::string envelope_path(std::string_view envelope_address) {
+  auto [local, domain] = split_address(envelope_address);  // no '@': all of it is the local part
   Address a;
-  if (envelope_address.find('@') == std::string_view::npos) {
-    a.local = std::string(envelope_address);
-  } else {
-    auto [local, domain] = split_address(envelope_address);
-    a.local = std::string(local);
-    a.domain = std::string(domain);
-  }
+  a.local = std::string(local);
+  a.domain = std::string(domain);
   return a.smtp();
 }
 

@@ -43,8 +43,8 @@ class HashSlot {
 // Takes one of `count` slots of the lock file `path` (created empty, mode 0600, when missing;
 // a symbolic link is refused). Every slot is tried, starting from one that depends on the pid,
 // then all again every kHashSlotPoll until `wait` has passed. Errors: permanent when the file
-// cannot be opened or locked (the caller may go on without a slot and say so), temporary when every slot
-// stayed taken for `wait` ("all 2 password check slots busy for 30 s").
+// cannot be opened or locked (the caller may go on without a slot and say so), temporary when
+// every slot stayed taken for `wait` ("all 2 password check slots busy for 30 s").
 Result<HashSlot> take_hash_slot(const std::string& path, unsigned count, std::chrono::milliseconds wait);
 
 }  // namespace tikimail
